@@ -1,0 +1,121 @@
+"""Append-only audit log chained by HMAC under a subkey of INDEX_KEY.
+
+Each entry's MAC covers its own id and fields and the previous entry's MAC, so an
+edited, deleted, inserted or reordered row breaks the chain, and without INDEX_KEY
+nobody can compute a consistent replacement chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import Keyring
+from storage.models import AuditEntry
+
+GENESIS = "0" * 64
+AUDIT_PURPOSE = "audit-chain"
+_PG_AUDIT_LOCK = 0x5A4C_0A11
+
+
+def entry_mac(key: bytes, prev_mac: str, entry: AuditEntry) -> str:
+    """The MAC that binds an entry to its predecessor."""
+    body = json.dumps(
+        [entry.id, entry.at.isoformat(), entry.actor, entry.action, entry.subject, entry.details],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hmac.new(key, f"{prev_mac}|{body}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first entry at which the chain does not hold."""
+
+    entry_id: int
+    reason: str
+
+
+class AuditLog:
+    """Appends chained entries inside the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self._session = session
+        self._key = keyring.subkey(AUDIT_PURPOSE)
+        self._tail: tuple[int, str] | None = None
+
+    async def _lock_tail(self) -> tuple[int, str]:
+        if self._tail is None:
+            if self._session.bind.dialect.name == "postgresql":
+                # Two transactions appending at once would both chain to the same tail.
+                await self._session.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK}
+                )
+            row = (
+                await self._session.execute(
+                    select(AuditEntry.id, AuditEntry.mac).order_by(AuditEntry.id.desc()).limit(1)
+                )
+            ).first()
+            self._tail = (row[0], row[1]) if row else (0, GENESIS)
+        return self._tail
+
+    async def record(
+        self, at: datetime, actor: str, action: str, subject: str = "", **details: Any
+    ) -> AuditEntry:
+        """Append one entry. Details must be references and codes, never personal data."""
+        last_id, last_mac = await self._lock_tail()
+        entry = AuditEntry(
+            id=last_id + 1,
+            at=at.astimezone(UTC),
+            actor=actor,
+            action=action,
+            subject=subject,
+            details=json.dumps(details, sort_keys=True, separators=(",", ":"), default=str),
+            prev_mac=last_mac,
+        )
+        entry.mac = entry_mac(self._key, last_mac, entry)
+        self._session.add(entry)
+        self._tail = (entry.id, entry.mac)
+        return entry
+
+
+async def iter_entries(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEntry]:
+    """Every entry in id order, a batch at a time."""
+    after = 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].id
+        session.expunge_all()
+
+
+async def verify_chain(session: AsyncSession, keyring: Keyring) -> tuple[int, ChainProblem | None]:
+    """Check the whole chain; returns entries checked and the first problem, if any."""
+    key = keyring.subkey(AUDIT_PURPOSE)
+    prev_mac, expected_id, count = GENESIS, 1, 0
+    async for entry in iter_entries(session):
+        if entry.id != expected_id:
+            return count, ChainProblem(
+                entry.id, f"entry {expected_id} is missing (found {entry.id} next)"
+            )
+        if entry.prev_mac != prev_mac:
+            return count, ChainProblem(entry.id, "does not follow the entry before it")
+        if not hmac.compare_digest(entry.mac, entry_mac(key, prev_mac, entry)):
+            return count, ChainProblem(entry.id, "content does not match its MAC (edited)")
+        prev_mac, expected_id, count = entry.mac, expected_id + 1, count + 1
+    return count, None

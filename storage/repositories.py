@@ -1,0 +1,205 @@
+"""Repositories: the only place that builds SQL. Services see plain methods."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import Keyring, normalise_digits, normalise_email
+from storage.models import (
+    Centre,
+    Clinic,
+    ConversationState,
+    InboundUpdate,
+    Invite,
+    InviteFailure,
+    Person,
+    PersonStatus,
+    ReferrerDetails,
+    Role,
+    SentMessage,
+)
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self.session = session
+        self.keyring = keyring
+
+
+class CentreRepository(_Repository):
+    async def get(self, centre_id: str) -> Centre | None:
+        return await self.session.get(Centre, centre_id)
+
+    async def all(self) -> Sequence[Centre]:
+        return (await self.session.scalars(select(Centre).order_by(Centre.name))).all()
+
+    def add(self, centre: Centre) -> None:
+        self.session.add(centre)
+
+
+class ClinicRepository(_Repository):
+    async def all(self) -> Sequence[Clinic]:
+        return (await self.session.scalars(select(Clinic).order_by(Clinic.id))).all()
+
+    async def get(self, clinic_id: str) -> Clinic | None:
+        return await self.session.get(Clinic, clinic_id)
+
+    def add(self, clinic: Clinic) -> None:
+        self.session.add(clinic)
+
+
+class PeopleRepository(_Repository):
+    async def get(self, person_id: int) -> Person | None:
+        return await self.session.get(Person, person_id)
+
+    async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
+        return await self.session.scalar(
+            select(Person).where(Person.telegram_user_id == telegram_user_id)
+        )
+
+    async def by_directory_id(self, directory_id: str) -> Person | None:
+        return await self.session.scalar(select(Person).where(Person.directory_id == directory_id))
+
+    async def directory_people(self) -> Sequence[Person]:
+        return (
+            await self.session.scalars(
+                select(Person).where(Person.directory_id.is_not(None)).order_by(Person.id)
+            )
+        ).all()
+
+    async def by_role(self, role: Role, *, active_only: bool = True) -> Sequence[Person]:
+        query = select(Person).where(Person.role == role)
+        if active_only:
+            query = query.where(Person.status == PersonStatus.ACTIVE)
+        return (await self.session.scalars(query.order_by(Person.id))).all()
+
+    async def by_phone(self, phone: str) -> Sequence[Person]:
+        digest = self.keyring.blind_index("phone", normalise_digits(phone))
+        return (
+            await self.session.scalars(select(Person).where(Person.phone_index == digest))
+        ).all()
+
+    async def by_email(self, email: str) -> Sequence[Person]:
+        digest = self.keyring.blind_index("email", normalise_email(email))
+        return (
+            await self.session.scalars(select(Person).where(Person.email_index == digest))
+        ).all()
+
+    async def referrer_details(self, person_id: int) -> ReferrerDetails | None:
+        return await self.session.get(ReferrerDetails, person_id)
+
+    def add(self, person: Person) -> None:
+        self.session.add(person)
+
+    def add_details(self, details: ReferrerDetails) -> None:
+        self.session.add(details)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+class InviteRepository(_Repository):
+    def add(self, invite: Invite) -> None:
+        self.session.add(invite)
+
+    async def by_hash(self, token_hash: bytes) -> Invite | None:
+        return await self.session.scalar(select(Invite).where(Invite.token_hash == token_hash))
+
+    async def failures_since(self, telegram_user_id: int, since: datetime) -> int:
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(InviteFailure)
+            .where(InviteFailure.telegram_user_id == telegram_user_id, InviteFailure.at >= since)
+        )
+        return int(count or 0)
+
+    def add_failure(self, telegram_user_id: int, at: datetime) -> None:
+        self.session.add(InviteFailure(telegram_user_id=telegram_user_id, at=at))
+
+    async def forget_failures_before(self, before: datetime) -> None:
+        await self.session.execute(delete(InviteFailure).where(InviteFailure.at < before))
+
+
+class ConversationRepository(_Repository):
+    async def get(self, telegram_user_id: int) -> ConversationState | None:
+        return await self.session.get(ConversationState, telegram_user_id)
+
+    async def save(
+        self,
+        telegram_user_id: int,
+        name: str,
+        state: str,
+        data: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> ConversationState:
+        row = await self.get(telegram_user_id)
+        if row is None:
+            row = ConversationState(telegram_user_id=telegram_user_id, name=name, state=state)
+            self.session.add(row)
+        row.name, row.state, row.data = name, state, data
+        row.updated_at, row.expires_at = now, expires_at
+        return row
+
+    async def delete(self, telegram_user_id: int) -> None:
+        await self.session.execute(
+            delete(ConversationState).where(ConversationState.telegram_user_id == telegram_user_id)
+        )
+
+    async def expired(self, now: datetime, limit: int = 100) -> Sequence[ConversationState]:
+        return (
+            await self.session.scalars(
+                select(ConversationState)
+                .where(ConversationState.expires_at <= now)
+                .order_by(ConversationState.expires_at)
+                .limit(limit)
+            )
+        ).all()
+
+
+class InboundRepository(_Repository):
+    async def add_if_new(self, update_id: int, payload: str, now: datetime) -> bool:
+        if await self.session.get(InboundUpdate, update_id) is not None:
+            return False
+        self.session.add(InboundUpdate(update_id=update_id, payload=payload, received_at=now))
+        return True
+
+    async def pending(self, limit: int = 100) -> Sequence[InboundUpdate]:
+        return (
+            await self.session.scalars(
+                select(InboundUpdate)
+                .where(InboundUpdate.status == "pending")
+                .order_by(InboundUpdate.update_id)
+                .limit(limit)
+            )
+        ).all()
+
+    async def get(self, update_id: int) -> InboundUpdate | None:
+        return await self.session.get(InboundUpdate, update_id)
+
+    async def mark_done(self, update_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == update_id)
+            .values(status="done", handled_at=now, payload_enc=None)
+        )
+
+    async def highest_id(self) -> int | None:
+        return await self.session.scalar(select(func.max(InboundUpdate.update_id)))
+
+
+class SentMessageRepository(_Repository):
+    def add(self, message: SentMessage) -> None:
+        self.session.add(message)
+
+    async def find(self, chat_id: int, telegram_message_id: int) -> SentMessage | None:
+        return await self.session.scalar(
+            select(SentMessage).where(
+                SentMessage.chat_id == chat_id,
+                SentMessage.telegram_message_id == telegram_message_id,
+            )
+        )

@@ -1,0 +1,85 @@
+"""Unit of work: one transaction, its repositories and its audit log."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.audit import AuditLog
+from storage.crypto import Keyring, install_keyring
+from storage.database import create_engine, migrate, session_factory
+from storage.repositories import (
+    CentreRepository,
+    ClinicRepository,
+    ConversationRepository,
+    InboundRepository,
+    InviteRepository,
+    PeopleRepository,
+    SentMessageRepository,
+)
+
+
+class UnitOfWork:
+    """`async with db.uow() as uow: ...; await uow.commit()`; rolls back otherwise."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
+        self._sessions = sessions
+        self.keyring = keyring
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        keyring = self.keyring
+        self.people = PeopleRepository(self.session, keyring)
+        self.centres = CentreRepository(self.session, keyring)
+        self.clinics = ClinicRepository(self.session, keyring)
+        self.invites = InviteRepository(self.session, keyring)
+        self.conversations = ConversationRepository(self.session, keyring)
+        self.inbound = InboundRepository(self.session, keyring)
+        self.sent_messages = SentMessageRepository(self.session, keyring)
+        self.audit = AuditLog(self.session, keyring)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        # A fresh audit tail is needed for the next transaction in this unit of work.
+        self.audit = AuditLog(self.session, self.keyring)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+class Database:
+    """The engine, the keyring and a factory of units of work."""
+
+    def __init__(self, url: str, keyring: Keyring, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.keyring = keyring
+        install_keyring(keyring)
+        self.engine: AsyncEngine = create_engine(url, **engine_kwargs)
+        self.sessions = session_factory(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, self.keyring)
+
+    async def migrate(self) -> None:
+        await migrate(self.engine)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
