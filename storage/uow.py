@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +20,12 @@ from storage.repositories import (
     InviteRepository,
     PeopleRepository,
     SentMessageRepository,
+)
+
+# The stored update being handled, and when: a handler's commit marks it done in the same
+# transaction, so a crash after the commit never replays the update's changes.
+HANDLING_UPDATE: ContextVar[tuple[int, datetime] | None] = ContextVar(
+    "handling_update", default=None
 )
 
 
@@ -53,6 +61,9 @@ class UnitOfWork:
             await self.session.close()
 
     async def commit(self) -> None:
+        handling = HANDLING_UPDATE.get()
+        if handling is not None:
+            await self.inbound.mark_done(*handling)
         await self.session.commit()
         # A fresh audit tail is needed for the next transaction in this unit of work.
         self.audit = AuditLog(self.session, self.keyring)

@@ -1,0 +1,174 @@
+"""Wiring: the Application, its handlers, the intake, the scheduler, start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.config import Settings
+from bot.webhook import WebhookServer
+from delivery.inbound import Intake
+from delivery.sender import Sender
+from handlers import common, texts
+from handlers.base import Conversation, Services, conversation_router, expire_conversations
+from services.clock import Clock, SystemClock
+from storage.crypto import Keyring
+from storage.uow import Database
+
+log = logging.getLogger(__name__)
+
+CONVERSATIONS: list[Conversation] = []
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure without personal data and tell the user, so nobody waits in silence."""
+    error = context.error
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error(
+        "update %s failed: %s",
+        update_id,
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+    )
+    if (
+        isinstance(update, Update)
+        and update.effective_chat
+        and update.effective_chat.type == "private"
+    ):
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await context.bot.send_message(update.effective_chat.id, texts.SOMETHING_WENT_WRONG)
+        except TelegramError as exc:
+            log.warning("could not tell user about failure: %s", type(exc).__name__)
+
+
+def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
+    """A python-telegram-bot Application without its Updater: our intake feeds it."""
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.TELEGRAM_API_BASE_URL)
+        .updater(None)
+        .concurrent_updates(False)
+    )
+    if settings.TELEGRAM_API_FILE_URL:
+        builder = builder.base_file_url(settings.TELEGRAM_API_FILE_URL)
+    return builder.build()
+
+
+class BotRuntime:
+    """One running bot: database, Application, intake, scheduled work."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        poll_timeout: int = 30,
+        conversations: Iterable[Conversation] = (),
+        sweep_seconds: float = 30.0,
+        engine_kwargs: dict[str, object] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        token = settings.require_token()
+        self.db = Database(
+            settings.DATABASE_URL,
+            Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
+            **(engine_kwargs or {}),
+        )
+        self.application = build_application(settings, token)
+        self.sender = Sender(self.application.bot)
+        self.services = Services(
+            db=self.db,
+            clock=self.clock,
+            sender=self.sender,
+            timezone=settings.TIMEZONE,
+            service_phone=settings.SERVICE_PHONE,
+            bot_username=settings.BOT_USERNAME,
+            conversations={c.name: c for c in [*CONVERSATIONS, *conversations]},
+        )
+        self.application.bot_data["services"] = self.services
+        self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
+        for group, handler in common.handlers():
+            self.application.add_handler(handler, group=group)
+        self.application.add_error_handler(on_error)
+        self.intake = Intake(self.db, self.application, self.clock, poll_timeout=poll_timeout)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.sweep_seconds = sweep_seconds
+        self.webhook: WebhookServer | None = None
+
+    async def start(self) -> None:
+        """Migrate, connect to Telegram, catch up on stored work, then take updates."""
+        await self.db.migrate()
+        await self.application.initialize()
+        await self.application.start()
+        if not self.services.bot_username:
+            self.services.bot_username = self.application.bot.username
+        await common.set_menu(self.application.bot, None, None)
+        # Timeouts that fell due while the bot was down fire now, not 30 minutes later.
+        await expire_conversations(self.services)
+        self.scheduler.add_job(
+            expire_conversations,
+            "interval",
+            seconds=self.sweep_seconds,
+            args=[self.services],
+            id="expire-conversations",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.start()
+        if self.settings.WEBHOOK_URL:
+            assert self.settings.WEBHOOK_SECRET
+            self.webhook = WebhookServer(
+                self.intake,
+                secret=self.settings.WEBHOOK_SECRET,
+                url=self.settings.WEBHOOK_URL,
+                listen=self.settings.LISTEN,
+                port=self.settings.PORT,
+            )
+            await self.webhook.start()
+            await self.application.bot.set_webhook(
+                self.settings.WEBHOOK_URL,
+                secret_token=self.settings.WEBHOOK_SECRET,
+                allowed_updates=Update.ALL_TYPES,
+            )
+            self.intake.start(poll=False)
+        else:
+            await self.application.bot.delete_webhook()
+            self.intake.start(poll=True)
+        log.info("bot started (%s mode)", "webhook" if self.webhook else "polling")
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish scheduled work, close connections."""
+        await self.intake.stop()
+        if self.webhook:
+            await self.webhook.stop()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        await self.db.dispose()
+        log.info("bot stopped")
+
+    async def run_until_signalled(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,264 @@
+"""`referral-bot`: run the bot and operate it (keys, audit, directory, invites)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+from services.clock import SystemClock
+from storage.crypto import Keyring
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+directory_app = typer.Typer(no_args_is_help=True, help="Centres, clinicians and clinics.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(directory_app, name="directory")
+
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(message, markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        # One line, no traceback: an operator needs the variable's name, nothing else.
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _run(coro: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(coro())  # type: ignore[arg-type]
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from storage.uow import Database
+
+    return Database(
+        settings.DATABASE_URL, Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY)
+    )
+
+
+@app.command()
+def run() -> None:
+    """Run the bot: long polling, or webhook mode when WEBHOOK_URL is set."""
+    settings = _settings()
+    try:
+        settings.require_token()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    setup_logging(settings.LOG_LEVEL)
+    from bot.app import BotRuntime
+
+    _run(lambda: BotRuntime(settings).run_until_signalled())
+
+
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a fresh ENCRYPTION_KEYS / INDEX_KEY pair for .env."""
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    index = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    typer.echo(f"ENCRYPTION_KEYS={key}")
+    typer.echo(f"INDEX_KEY={index}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every encrypted field under the first key (resumable)."""
+    settings = _settings()
+    from storage.rotation import count_rows, rotate_keys
+
+    async def rotate() -> None:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            total = await count_rows(db)
+            with Progress(
+                TextColumn("re-encrypting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+            ) as progress:
+                task = progress.add_task("rows", total=total)
+                result = await rotate_keys(db, lambda n: progress.advance(task, n))
+            async with db.uow() as uow:
+                await uow.audit.record(
+                    SystemClock().now(),
+                    "cli",
+                    "keys.rotated",
+                    "",
+                    values=result.values_reencrypted,
+                )
+                await uow.commit()
+            typer.echo(
+                f"rows checked: {result.rows_seen}; values re-encrypted: "
+                f"{result.values_reencrypted}"
+            )
+        finally:
+            await db.dispose()
+
+    _run(rotate)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's chain; exit 1 naming the first bad entry."""
+    settings = _settings()
+    from storage.audit import verify_chain
+
+    async def verify() -> None:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            async with db.uow() as uow:
+                count, problem = await verify_chain(uow.session, db.keyring)
+        finally:
+            await db.dispose()
+        if problem:
+            _fail(f"audit chain broken at entry {problem.entry_id}: {problem.reason}")
+        typer.echo(f"audit chain intact: {count} entries")
+
+    _run(verify)
+
+
+FileArg = Annotated[Path, typer.Argument(help="YAML (.yaml/.yml) or CSV (.csv) file")]
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    if suffix == ".csv":
+        return "csv"
+    _fail(f"{path}: use a .yaml, .yml or .csv file")
+    return ""
+
+
+@directory_app.command("import")
+def directory_import(file: FileArg) -> None:
+    """Load the directory: validate everything, then apply all or nothing."""
+    settings = _settings()
+    from services.directory import import_directory, parse_directory, render_report
+
+    fmt = _format_of(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{file}: {exc.strerror}")
+    parsed = parse_directory(text, fmt)  # type: ignore[arg-type]
+    if isinstance(parsed, list):
+        for problem in parsed:
+            err.print(f"{file}: {problem}", markup=False, highlight=False)
+        _fail(f"{len(parsed)} problem(s); nothing was imported")
+
+    async def apply() -> None:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            async with db.uow() as uow:
+                report = await import_directory(uow, parsed, SystemClock().now())  # type: ignore[arg-type]
+                await uow.commit()
+        finally:
+            await db.dispose()
+        for line in render_report(report):
+            typer.echo(line)
+
+    _run(apply)
+
+
+@directory_app.command("export")
+def directory_export(file: FileArg) -> None:
+    """Write the directory in the import format."""
+    settings = _settings()
+    from services.directory import export_directory
+
+    fmt = _format_of(file)
+
+    async def export() -> None:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            async with db.uow() as uow:
+                text = await export_directory(uow, fmt)  # type: ignore[arg-type]
+        finally:
+            await db.dispose()
+        file.write_text(text, encoding="utf-8")
+        typer.echo(f"written {file}")
+
+    _run(export)
+
+
+@app.command()
+def invite(
+    role: Annotated[str, typer.Argument(help="admin, clinician or link")],
+    person_id: Annotated[str, typer.Argument(help="the person's id in the directory")],
+) -> None:
+    """Print a one-time invitation link (single use, 14 days)."""
+    settings = _settings()
+    from services.invites import InviteError, create_staff_invite, invite_link
+
+    async def make() -> str:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            async with db.uow() as uow:
+                token = await create_staff_invite(uow, role, person_id, SystemClock().now())
+                username = settings.BOT_USERNAME or await _username_from_telegram(settings)
+                await uow.commit()
+        finally:
+            await db.dispose()
+        return invite_link(username, token)
+
+    try:
+        typer.echo(_run(make))
+    except InviteError as exc:
+        _fail(f"cannot invite: {exc}")
+
+
+async def _username_from_telegram(settings: Settings) -> str:
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    try:
+        token = settings.require_token()
+    except ConfigError as exc:
+        raise_config(f"BOT_USERNAME: not set, and getMe is impossible ({exc})")
+    try:
+        async with Bot(token, base_url=settings.TELEGRAM_API_BASE_URL) as bot:
+            return bot.username
+    except TelegramError as exc:
+        raise_config(f"BOT_USERNAME: not set, and getMe failed ({type(exc).__name__})")
+    return ""
+
+
+def raise_config(message: str) -> None:
+    print(f"configuration error: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.captureWarnings(True)
+    app()

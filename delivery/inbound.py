@@ -1,0 +1,150 @@
+"""Durable intake: every update is stored (encrypted) before Telegram is told we have it.
+
+python-telegram-bot's own Updater confirms an update (the next getUpdates offset, or the
+webhook's 200) before any handler runs, so a crash loses whatever sat in its queue.
+Here the poll loop stores the batch, commits, and only then asks for the next offset;
+the processor handles stored updates in order and marks each done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application
+
+from services.clock import Clock
+from storage.uow import HANDLING_UPDATE, Database
+
+log = logging.getLogger(__name__)
+
+
+def seconds(value: int | float | timedelta) -> float:
+    """PTB gives retry_after as seconds or as a timedelta, depending on its settings."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Intake:
+    """Stores incoming updates and feeds them, one at a time, to the Application."""
+
+    def __init__(
+        self, db: Database, application: Application, clock: Clock, *, poll_timeout: int = 30
+    ) -> None:
+        self.db = db
+        self.application = application
+        self.clock = clock
+        self.poll_timeout = poll_timeout
+        self._wake = asyncio.Event()
+        self._handled = asyncio.Condition()
+        self.last_handled = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def store(self, payloads: list[dict[str, Any]]) -> int:
+        """Store new updates (duplicates ignored); returns how many were new."""
+        new = 0
+        async with self.db.uow() as uow:
+            for payload in payloads:
+                update_id = int(payload["update_id"])
+                if await uow.inbound.add_if_new(
+                    update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
+                ):
+                    new += 1
+            await uow.commit()
+        if new:
+            self._wake.set()
+        return new
+
+    async def process_pending(self) -> int:
+        """Handle every stored, unhandled update in update_id order."""
+        count = 0
+        while True:
+            async with self.db.uow() as uow:
+                batch = [(row.update_id, row.payload) for row in await uow.inbound.pending(50)]
+            if not batch:
+                return count
+            for update_id, payload in batch:
+                await self._handle(update_id, payload)
+                count += 1
+
+    async def _handle(self, update_id: int, payload: str | None) -> None:
+        token = HANDLING_UPDATE.set((update_id, self.clock.now()))
+        try:
+            update = Update.de_json(json.loads(payload or "{}"), self.application.bot)
+            # process_update routes handler exceptions to the error handler itself.
+            await self.application.process_update(update)
+        except Exception as exc:  # a malformed payload must not block the queue forever
+            log.error("update %s could not be processed: %s", update_id, type(exc).__name__)
+        finally:
+            HANDLING_UPDATE.reset(token)
+        async with self.db.uow() as uow:
+            await uow.inbound.mark_done(update_id, self.clock.now())
+            await uow.commit()
+        async with self._handled:
+            self.last_handled = max(self.last_handled, update_id)
+            self._handled.notify_all()
+
+    async def wait_handled(self, update_id: int, timeout: float = 10.0) -> None:
+        """Wait until `update_id` (and everything before it) has been handled."""
+        async with asyncio.timeout(timeout), self._handled:
+            await self._handled.wait_for(lambda: self.last_handled >= update_id)
+
+    async def _process_loop(self) -> None:
+        while True:
+            await self.process_pending()
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _poll_loop(self) -> None:
+        bot = self.application.bot
+        async with self.db.uow() as uow:
+            highest = await uow.inbound.highest_id()
+        offset = highest + 1 if highest is not None else None
+        delay = 1.0
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=self.poll_timeout,
+                    allowed_updates=Update.ALL_TYPES,
+                    read_timeout=self.poll_timeout + 10,
+                )
+                delay = 1.0
+            except RetryAfter as exc:
+                await asyncio.sleep(seconds(exc.retry_after))
+                continue
+            except Conflict:
+                log.error("another process is polling this bot (409 Conflict); backing off")
+                await asyncio.sleep(min(delay, 30.0))
+                delay *= 2
+                continue
+            except (TimedOut, NetworkError) as exc:
+                log.warning("getUpdates failed: %s; retrying", type(exc).__name__)
+                await asyncio.sleep(min(delay, 30.0))
+                delay *= 2
+                continue
+            if not updates:
+                continue
+            await self.store([u.to_dict() for u in updates])
+            # Only now, with the batch committed, may Telegram forget it.
+            offset = max(u.update_id for u in updates) + 1
+
+    def start(self, *, poll: bool) -> None:
+        """Start handling stored updates and, when `poll`, long polling."""
+        self._tasks.append(asyncio.create_task(self._process_loop(), name="intake-process"))
+        if poll:
+            self._tasks.append(asyncio.create_task(self._poll_loop(), name="intake-poll"))
+
+    async def stop(self) -> None:
+        """Stop polling and processing; stored updates wait for the next start."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()

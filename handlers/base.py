@@ -1,0 +1,296 @@
+"""What every handler shares: the turn (one update's unit of work and replies),
+role checks, and conversations whose state lives in the database.
+
+A handler never sends directly: it queues replies on the turn; they go out through the
+sender only after the turn's transaction has committed, so the user is never told
+something the database does not hold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from delivery.sender import Button, Keyboard, Outgoing, Sender
+from delivery.text import Html, render
+from handlers import texts
+from services.clock import Clock
+from storage.models import Person, PersonStatus, Role
+from storage.uow import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+END = "__end__"
+IDLE_TIMEOUT = timedelta(minutes=30)
+CONVERSATION_PREFIX = "cv:"
+
+
+@dataclass
+class Services:
+    """What handlers need from the running bot, placed in `bot_data["services"]`."""
+
+    db: Database
+    clock: Clock
+    sender: Sender
+    timezone: ZoneInfo
+    service_phone: str
+    bot_username: str | None = None
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    """The running bot's services."""
+    return context.application.bot_data["services"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class Turn:
+    """One update being handled: who, what they sent, a unit of work, queued replies."""
+
+    update: Update
+    services: Services
+    uow: UnitOfWork
+    person: Person | None
+    user_id: int
+    chat_id: int
+    now: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    replies: list[Outgoing] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The typed text, if this update is a text message."""
+        message = self.update.effective_message
+        if self.update.callback_query is None and message is not None:
+            return message.text
+        return None
+
+    @property
+    def choice(self) -> str | None:
+        """The value of a pressed conversation button."""
+        query = self.update.callback_query
+        if query and query.data and query.data.startswith(CONVERSATION_PREFIX):
+            return query.data[len(CONVERSATION_PREFIX) :]
+        return None
+
+    @property
+    def args(self) -> list[str]:
+        """Words after a command."""
+        text = self.text or ""
+        return text.split()[1:] if text.startswith("/") else []
+
+    def say(
+        self,
+        text: Html | str,
+        buttons: Keyboard | None = None,
+        *,
+        protect: bool = False,
+        chat_id: int | None = None,
+    ) -> None:
+        """Queue a reply; plain `str` is escaped, `Html` (a rendered template) is kept."""
+        body = text if isinstance(text, Html) else render("{t}", t=text)
+        self.replies.append(Outgoing(chat_id or self.chat_id, body, buttons, protect))
+
+    def again(self, error: str | Html) -> str:
+        """Reject an answer: say what is wrong and ask the same question again."""
+        self.error = error
+        return _AGAIN
+
+
+_AGAIN = "__again__"
+Ask = Callable[[Turn], Awaitable[None]]
+Answer = Callable[[Turn], Awaitable[str]]
+
+
+@dataclass
+class Step:
+    """One question: how to ask it, and what to do with the answer."""
+
+    ask: Ask
+    answer: Answer
+    accepts_text: bool = True
+    text_hint: str = texts.PLEASE_TYPE
+
+
+@dataclass
+class Conversation:
+    """A named sequence of questions; state constants name the steps."""
+
+    name: str
+    start_state: str
+    steps: dict[str, Step] = field(default_factory=dict)
+    idle: timedelta = IDLE_TIMEOUT
+    on_timeout: str = texts.CONVERSATION_TIMED_OUT
+
+    def step(
+        self, state: str, ask: Ask, *, accepts_text: bool = True, text_hint: str = texts.PLEASE_TYPE
+    ) -> Callable[[Answer], Answer]:
+        """Register the answer handler of `state`, asked by `ask`."""
+
+        def register(answer: Answer) -> Answer:
+            self.steps[state] = Step(ask, answer, accepts_text, text_hint)
+            return answer
+
+        return register
+
+    async def begin(self, turn: Turn, data: dict[str, Any] | None = None) -> None:
+        """Start (or restart) this conversation for the user at its first step."""
+        turn.data = dict(data or {})
+        await self.steps[self.start_state].ask(turn)
+        await self._save(turn, self.start_state)
+
+    async def goto(self, turn: Turn, state: str) -> None:
+        """Move to `state` and ask its question."""
+        await self.steps[state].ask(turn)
+        await self._save(turn, state)
+
+    async def handle(self, turn: Turn, state: str) -> None:
+        """Feed the user's message or button to the current step."""
+        step = self.steps.get(state)
+        if step is None:  # a step removed by an upgrade: start over rather than crash
+            await turn.uow.conversations.delete(turn.user_id)
+            turn.say(texts.CONVERSATION_RESET)
+            return
+        query = turn.update.callback_query
+        if query is None and turn.text is None:
+            turn.say(step.text_hint)
+            await step.ask(turn)
+            await self._save(turn, state)
+            return
+        if query is None and not step.accepts_text:
+            turn.say(texts.PLEASE_USE_BUTTONS)
+            await step.ask(turn)
+            await self._save(turn, state)
+            return
+        next_state = await step.answer(turn)
+        if next_state == _AGAIN:
+            if turn.error:
+                turn.say(turn.error)
+            await step.ask(turn)
+            await self._save(turn, state)
+        elif next_state == END:
+            await turn.uow.conversations.delete(turn.user_id)
+        else:
+            await self.goto(turn, next_state)
+
+    async def _save(self, turn: Turn, state: str) -> None:
+        await turn.uow.conversations.save(
+            turn.user_id,
+            self.name,
+            state,
+            json.dumps(turn.data, separators=(",", ":")),
+            turn.now,
+            turn.now + self.idle,
+        )
+
+
+def choice_button(label: str, value: str) -> Button:
+    """A button whose press is fed to the current conversation step."""
+    return Button(label, data=f"{CONVERSATION_PREFIX}{value}")
+
+
+async def run_turn(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    body: Callable[[Turn], Awaitable[None]],
+) -> None:
+    """Handle one update in one transaction, then send the replies it queued."""
+    services = services_of(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    async with services.db.uow() as uow:
+        person = await uow.people.by_telegram_id(user.id)
+        if person is not None and not person.reachable:
+            # Writing to the bot is how someone who blocked it becomes reachable again.
+            person.reachable, person.unreachable_since = True, None
+        turn = Turn(
+            update=update,
+            services=services,
+            uow=uow,
+            person=person,
+            user_id=user.id,
+            chat_id=chat.id,
+            now=services.clock.now(),
+        )
+        await body(turn)
+        await uow.commit()
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    for reply in turn.replies:
+        await services.sender.send(reply)
+
+
+def has_role(person: Person | None, roles: Iterable[Role]) -> bool:
+    """Whether someone is active in one of `roles`."""
+    return (
+        person is not None
+        and person.status == PersonStatus.ACTIVE
+        and Role(person.role) in set(roles)
+    )
+
+
+async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Feed messages and conversation buttons to the user's open conversation, if any.
+
+    Runs before every other handler. Commands are left to their own handlers, so
+    `/help` or `/cancel` work in the middle of a conversation.
+    """
+    services = services_of(context)
+    user = update.effective_user
+    message = update.message
+    query = update.callback_query
+    if user is None:
+        return
+    if query is not None and not (query.data or "").startswith(CONVERSATION_PREFIX):
+        return
+    if message is not None and message.text and message.text.startswith("/"):
+        return  # commands go to their handlers (which may end or restart the conversation)
+    if message is None and query is None:
+        return
+    async with services.db.uow() as uow:
+        row = await uow.conversations.get(user.id)
+        found = (row.name, row.state, row.data) if row else None
+    if found is None:
+        if query is not None:
+            await query.answer(texts.BUTTON_EXPIRED, show_alert=True)
+            raise ApplicationHandlerStop
+        return
+    name, state, raw = found
+    conversation = services.conversations.get(name)
+    if conversation is None:
+        return
+
+    async def step(turn: Turn) -> None:
+        turn.data = json.loads(raw or "{}")
+        await conversation.handle(turn, state)
+
+    await run_turn(update, context, step)
+    raise ApplicationHandlerStop
+
+
+async def expire_conversations(services: Services) -> int:
+    """End conversations idle past their time and tell the user (runs after restarts too)."""
+    notices: list[Outgoing] = []
+    now = services.clock.now()
+    async with services.db.uow() as uow:
+        for row in await uow.conversations.expired(now):
+            conversation = services.conversations.get(row.name)
+            notice = conversation.on_timeout if conversation else texts.CONVERSATION_TIMED_OUT
+            notices.append(Outgoing(row.telegram_user_id, render(notice)))
+            await uow.conversations.delete(row.telegram_user_id)
+            log.info("conversation %s timed out for user %s", row.name, row.telegram_user_id)
+        await uow.commit()
+    for notice in notices:
+        await services.sender.send(notice)
+    return len(notices)

@@ -1,0 +1,168 @@
+"""Commands everyone has: /start (with invitation tokens), /help, /privacy, /cancel;
+plus the guards that keep the bot in private chats and leave nobody unanswered."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from delivery.text import Html, render
+from handlers import texts
+from handlers.base import Turn, run_turn, services_of
+from services.invites import Redeemed, redeem_invite
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+# Every role's commands; later features add theirs here so /help and the menu agree.
+BASE_COMMANDS: list[tuple[str, str]] = [
+    ("start", "What this bot is"),
+    ("help", "Your commands"),
+    ("privacy", "What is stored and why"),
+    ("cancel", "Leave the current question"),
+]
+ROLE_COMMANDS: dict[str, list[tuple[str, str]]] = {role.value: [] for role in Role}
+NO_ROLE_COMMANDS: list[tuple[str, str]] = []
+
+
+def commands_for(role: str | None) -> list[tuple[str, str]]:
+    """The commands one role sees, in menu order."""
+    extra = ROLE_COMMANDS.get(role, []) if role else NO_ROLE_COMMANDS
+    return BASE_COMMANDS[:1] + extra + BASE_COMMANDS[1:]
+
+
+async def set_menu(update_bot: object, chat_id: int | None, role: str | None) -> None:
+    """Set the command menu for one chat (or the default); failure is logged, not fatal."""
+    commands = [BotCommand(name, description) for name, description in commands_for(role)]
+    scope = BotCommandScopeChat(chat_id) if chat_id else BotCommandScopeDefault()
+    try:
+        await update_bot.set_my_commands(commands, scope=scope)  # type: ignore[attr-defined]
+    except TelegramError as exc:
+        log.warning("setMyCommands failed for scope %s: %s", scope.type, type(exc).__name__)
+
+
+async def leave_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Say the bot works only in private chats, leave, and stop all other handlers."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    log.info("update %s from a %s chat: leaving", update.update_id, chat.type)
+    member = update.my_chat_member
+    if member is not None and member.new_chat_member.status in ("left", "kicked"):
+        raise ApplicationHandlerStop  # already out: nothing to say
+    if chat.type != ChatType.CHANNEL:
+        try:
+            await context.bot.send_message(chat.id, texts.PRIVATE_ONLY)
+        except TelegramError as exc:
+            log.info("could not post in chat before leaving: %s", type(exc).__name__)
+    try:
+        await context.bot.leave_chat(chat.id)
+    except TelegramError as exc:
+        log.warning("leaveChat failed: %s", type(exc).__name__)
+    raise ApplicationHandlerStop
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet by role, or redeem an invitation token given as /start payload."""
+
+    async def body(turn: Turn) -> None:
+        if turn.args:
+            result = await redeem_invite(turn.uow, turn.args[0][:128], turn.user_id, turn.now)
+            if isinstance(result, Redeemed):
+                person = result.person
+                turn.say(
+                    render(texts.INVITE_BOUND, name=person.name, role=texts.ROLE_NAMES[person.role])
+                )
+                context.application.create_task(set_menu(context.bot, turn.chat_id, person.role))
+                log.info("user %s bound to %s", turn.user_id, person.ref)
+            else:
+                turn.say(texts.INVITE_REFUSED[result.reason])
+                log.info("user %s invite refused: %s", turn.user_id, result.reason)
+            return
+        if turn.person is not None and turn.person.role:
+            turn.say(
+                render(
+                    texts.WELCOME_BACK,
+                    name=turn.person.name,
+                    role=texts.ROLE_NAMES[turn.person.role],
+                )
+            )
+        else:
+            turn.say(render(texts.WELCOME_NEW))
+
+    await run_turn(update, context, body)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the commands of the user's role."""
+
+    async def body(turn: Turn) -> None:
+        role = turn.person.role if turn.person else None
+        lines = [render("/{c} — {d}", c=c, d=d) for c, d in commands_for(role)]
+        turn.say(Html("\n".join([texts.HELP_HEADER, "", *lines])))
+
+    await run_turn(update, context, body)
+
+
+async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain what is stored."""
+
+    async def body(turn: Turn) -> None:
+        turn.say(render(texts.PRIVACY, phone=turn.services.service_phone))
+
+    await run_turn(update, context, body)
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Leave any conversation with nothing saved."""
+
+    async def body(turn: Turn) -> None:
+        row = await turn.uow.conversations.get(turn.user_id)
+        if row is None:
+            turn.say(texts.NOTHING_TO_CANCEL)
+            return
+        await turn.uow.conversations.delete(turn.user_id)
+        turn.say(texts.CANCELLED)
+
+    await run_turn(update, context, body)
+
+
+async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer anything no other handler took, so nobody is left without a reply."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.BUTTON_EXPIRED, show_alert=True)
+        return
+    message = update.message
+    if message is None:
+        return  # edited messages, reactions...: nothing to answer
+    is_command = bool(message.text and message.text.startswith("/"))
+    await services_of(context).sender.send_text(
+        message.chat_id, texts.UNKNOWN_COMMAND if is_command else texts.UNKNOWN_INPUT
+    )
+
+
+def handlers() -> list[tuple[int, BaseHandler]]:  # type: ignore[type-arg]
+    """(group, handler) pairs: group -2 guards, 0 commands, 9 fallbacks."""
+    private = filters.ChatType.PRIVATE
+    return [
+        (-2, TypeHandler(Update, leave_group)),
+        (0, CommandHandler("start", start, filters=private)),
+        (0, CommandHandler("help", help_command, filters=private)),
+        (0, CommandHandler("privacy", privacy, filters=private)),
+        (0, CommandHandler("cancel", cancel, filters=private)),
+        (9, MessageHandler(private, unknown)),
+        (9, CallbackQueryHandler(unknown)),
+    ]

@@ -1,0 +1,79 @@
+"""What the bot says in general, in one place so a clinician can review the wording.
+
+Templates are HTML; placeholders are filled with `delivery.text.render`, which escapes
+every value.
+"""
+
+from __future__ import annotations
+
+PLEASE_TYPE = "Please type your answer as text."
+PLEASE_USE_BUTTONS = "Please choose one of the buttons below."
+BUTTON_EXPIRED = "That button belongs to a question that is no longer open."
+CONVERSATION_TIMED_OUT = (
+    "This conversation was closed after 30 minutes without an answer. Nothing was saved. "
+    "You can start again at any time."
+)
+CONVERSATION_RESET = "That conversation could not be continued. Please start it again."
+CANCELLED = "Cancelled. Nothing was saved."
+NOTHING_TO_CANCEL = "There is nothing to cancel."
+SOMETHING_WENT_WRONG = (
+    "Sorry, something went wrong on our side and your last message was not processed. "
+    "Please try again; if it keeps happening, call the sarcoma service."
+)
+PRIVATE_ONLY = (
+    "This bot works only in private chats, so that no patient details are ever shared in a "
+    "group. Please message me directly. Leaving this chat now."
+)
+UNKNOWN_INPUT = "I did not understand that. /help lists what you can do."
+UNKNOWN_COMMAND = "I do not know that command. /help lists what you can do."
+
+WELCOME_NEW = (
+    "<b>Sarcoma referral advice</b>\n\n"
+    "This bot gives referring clinicians fast, traceable advice from the regional bone and "
+    "soft-tissue sarcoma service. Each patient gets a named senior clinician and a deputy, "
+    "and every question you ask is routed to them.\n\n"
+    "It is for <b>referring clinicians</b> and for staff and patients of the service who have "
+    "been given an invitation link.\n\n"
+    "To register as a referrer, send /register. An administrator of the service checks "
+    "every registration before you can refer.\n"
+    "/privacy explains what is stored; /help lists commands."
+)
+WELCOME_BACK = "Welcome back, {name}. You are registered as {role}.\n\n/help lists your commands."
+INVITE_BOUND = (
+    "Welcome, {name}. This Telegram account is now registered as <b>{role}</b> of the "
+    "sarcoma service.\n\n/help lists your commands."
+)
+INVITE_REFUSED = {
+    "unknown": "That invitation link is not valid. Please ask the service for a new one.",
+    "used": "That invitation link has already been used. Please ask the service for a new one.",
+    "expired": "That invitation link has expired. Please ask the service for a new one.",
+    "rate_limited": (
+        "Too many invalid invitation links from this account. Please wait an hour and try "
+        "again, or contact the service."
+    ),
+    "already_bound": (
+        "This Telegram account is already registered with the service under another role. "
+        "Please contact the service coordinator."
+    ),
+}
+
+ROLE_NAMES = {
+    "admin": "administrator",
+    "clinician": "senior clinician",
+    "link_clinician": "link clinician",
+    "referrer": "referrer",
+    "patient": "patient",
+}
+
+PRIVACY = (
+    "<b>What this bot stores</b>\n\n"
+    "• Your Telegram user number (never your @username) to know who you are.\n"
+    "• For referrers: the contact details you give when registering.\n"
+    "• For cases: the patient details and messages needed for their care.\n\n"
+    "Everything personal is encrypted in the service's database and every access is logged. "
+    "Telegram chats are not end-to-end encrypted, so the bot never sends patient details to "
+    "groups, and protects messages with patient details from forwarding and saving.\n\n"
+    "Service phone: {phone}"
+)
+
+HELP_HEADER = "<b>What you can do</b>"

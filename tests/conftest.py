@@ -1,0 +1,73 @@
+"""Shared fixtures: keys, a migrated database on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.clock import FakeClock
+from storage.crypto import Keyring
+from storage.uow import Database
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL not set"),
+        ],
+    ),
+]
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return Keyring((secrets.token_bytes(32),), secrets.token_bytes(32))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[dict]:
+    """A fresh, empty database: a SQLite file, or a throw-away PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield {"url": f"sqlite+aiosqlite:///{tmp_path}/test.db", "engine_kwargs": {}}
+        return
+    assert TEST_DATABASE_URL
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_async_engine(TEST_DATABASE_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield {
+            "url": TEST_DATABASE_URL,
+            "engine_kwargs": {"connect_args": {"server_settings": {"search_path": schema}}},
+            "schema": schema,
+        }
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def db(database_url: dict, keyring: Keyring) -> AsyncIterator[Database]:
+    """A migrated database with the test keyring installed."""
+    database = Database(database_url["url"], keyring, **database_url["engine_kwargs"])
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.dispose()
