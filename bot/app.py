@@ -13,10 +13,18 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.config import Settings
 from bot.webhook import WebhookServer
+from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
+from delivery.outbox import Dispatcher
 from delivery.sender import Sender
 from handlers import common, texts
-from handlers.base import Conversation, Services, conversation_router, expire_conversations
+from handlers.base import (
+    Conversation,
+    Services,
+    conversation_router,
+    expire_conversations,
+    services_of,
+)
 from services.clock import Clock, SystemClock
 from storage.crypto import Keyring
 from storage.uow import Database
@@ -44,12 +52,14 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer()
-            await context.bot.send_message(update.effective_chat.id, texts.SOMETHING_WENT_WRONG)
+            await services_of(context).sender.send_direct(
+                update.effective_chat.id, texts.SOMETHING_WENT_WRONG
+            )
         except TelegramError as exc:
             log.warning("could not tell user about failure: %s", type(exc).__name__)
 
 
-def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, token: str) -> Application:
     """A python-telegram-bot Application without its Updater: our intake feeds it."""
     builder = (
         Application.builder()
@@ -75,6 +85,7 @@ class BotRuntime:
         conversations: Iterable[Conversation] = (),
         sweep_seconds: float = 30.0,
         engine_kwargs: dict[str, object] | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -85,7 +96,20 @@ class BotRuntime:
             **(engine_kwargs or {}),
         )
         self.application = build_application(settings, token)
-        self.sender = Sender(self.application.bot)
+        self.flood = FloodControl(
+            settings.SEND_GLOBAL_RATE,
+            settings.SEND_PER_CHAT_RATE,
+            settings.SEND_PER_CHAT_BURST,
+            timer=timer,
+        )
+        self.dispatcher = Dispatcher(
+            self.db,
+            self.application.bot,
+            self.flood,
+            self.clock,
+            max_age=settings.SEND_MAX_AGE,
+        )
+        self.sender = Sender(self.application.bot, self.flood, self.dispatcher.wake)
         self.services = Services(
             db=self.db,
             clock=self.clock,
@@ -113,6 +137,8 @@ class BotRuntime:
         if not self.services.bot_username:
             self.services.bot_username = self.application.bot.username
         await common.set_menu(self.application.bot, None, None)
+        # Messages committed before a crash go out first; then stored updates are handled.
+        self.dispatcher.start()
         # Timeouts that fell due while the bot was down fire now, not 30 minutes later.
         await expire_conversations(self.services)
         self.scheduler.add_job(
@@ -149,6 +175,7 @@ class BotRuntime:
     async def stop(self) -> None:
         """Stop taking updates, finish scheduled work, close connections."""
         await self.intake.stop()
+        await self.dispatcher.stop()
         if self.webhook:
             await self.webhook.stop()
         if self.scheduler.running:
@@ -158,6 +185,10 @@ class BotRuntime:
         await self.application.shutdown()
         await self.db.dispose()
         log.info("bot stopped")
+
+    async def drained(self, timeout: float = 10.0) -> None:
+        """Wait until every message due has left the outbox."""
+        await self.dispatcher.wait_idle(timeout)
 
     async def run_until_signalled(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly."""

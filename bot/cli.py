@@ -160,7 +160,12 @@ def _format_of(path: Path) -> str:
 def directory_import(file: FileArg) -> None:
     """Load the directory: validate everything, then apply all or nothing."""
     settings = _settings()
-    from services.directory import import_directory, parse_directory, render_report
+    from services.directory import (
+        DirectoryRejected,
+        import_directory,
+        parse_directory,
+        render_report,
+    )
 
     fmt = _format_of(file)
     try:
@@ -180,6 +185,11 @@ def directory_import(file: FileArg) -> None:
             async with db.uow() as uow:
                 report = await import_directory(uow, parsed, SystemClock().now())  # type: ignore[arg-type]
                 await uow.commit()
+        except DirectoryRejected as exc:
+            for problem in exc.problems:
+                err.print(f"{file}: {problem}", markup=False, highlight=False)
+            _fail(f"{len(exc.problems)} problem(s); nothing was imported")
+            return
         finally:
             await db.dispose()
         for line in render_report(report):

@@ -1,19 +1,29 @@
 """The outbound sender: every message leaves the bot through here.
 
-It owns escaping (texts arrive as rendered `Html`), splitting over-long texts with the
-buttons on the last part, and `protect_content` for patient-identifiable messages.
+Messages are written to the outbox in the caller's transaction (`enqueue`) and sent by
+the dispatcher (`delivery.outbox`), so a crash between commit and send loses nothing.
+Texts arrive as rendered `Html` (every user-supplied value escaped by the template);
+over-long texts are split with the buttons on the last part; patient-identifiable
+messages are sent with `protect_content`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
+from telegram.error import RetryAfter, TelegramError
 
+from delivery.flood import FloodControl
 from delivery.text import Html, escape, split_html
+from storage.models import OutboxMessage, Person
+from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +55,36 @@ class Outgoing:
     buttons: Keyboard | None = None
     protect: bool = False
     reply_to: int | None = None
-    parts_sent: list[int] = field(default_factory=list)
+    recipient_id: int | None = None
+    case_id: int | None = None
+    query_id: int | None = None
+
+    def payload(self) -> str:
+        """What the outbox stores (encrypted) to send this message later."""
+        body: dict[str, Any] = {"text": str(self.text)}
+        if self.buttons:
+            body["buttons"] = [[[b.label, b.data, b.url] for b in row] for row in self.buttons]
+        if self.reply_to:
+            body["reply_to"] = self.reply_to
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A stored message, read back for sending."""
+
+    text: str
+    buttons: Keyboard | None
+    reply_to: int | None
+
+    @classmethod
+    def parse(cls, raw: str) -> Payload:
+        body = json.loads(raw)
+        buttons = [[Button(*b) for b in row] for row in body.get("buttons", [])] or None
+        return cls(body["text"], buttons, body.get("reply_to"))
+
+    def parts(self) -> list[str]:
+        return split_html(self.text)
 
 
 def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -65,36 +104,70 @@ def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
     )
 
 
+def to_person(person: Person, text: Html, **kwargs: Any) -> Outgoing | None:
+    """A message to a person of the service; None if they have no Telegram account yet."""
+    if person.telegram_user_id is None:
+        return None
+    return Outgoing(person.telegram_user_id, text, recipient_id=person.id, **kwargs)
+
+
+def enqueue(uow: UnitOfWork, message: Outgoing, now: datetime) -> OutboxMessage:
+    """Write a message to the outbox in the caller's transaction."""
+    row = OutboxMessage(
+        recipient_id=message.recipient_id,
+        chat_id=message.chat_id,
+        payload=message.payload(),
+        protect_content=message.protect,
+        case_id=message.case_id,
+        query_id=message.query_id,
+        status="pending",
+        next_attempt_at=now,
+        created_at=now,
+    )
+    uow.outbox.add(row)
+    return row
+
+
 class Sender:
-    """Sends rendered messages; later layers add the outbox and flood control."""
+    """Queues messages in the outbox; sends the few that cannot wait for a transaction."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, flood: FloodControl, wake: Callable[[], None]) -> None:
         self.bot = bot
+        self.flood = flood
+        self._wake = wake
 
-    async def send_text(self, chat_id: int, text: str | Html) -> list[int]:
-        """Send a fixed text (escaped unless already `Html`)."""
+    def enqueue(self, uow: UnitOfWork, message: Outgoing, now: datetime) -> OutboxMessage:
+        """Add the message to the caller's transaction; sent once that commits."""
+        return enqueue(uow, message, now)
+
+    def wake(self) -> None:
+        """Tell the dispatcher new messages were committed."""
+        self._wake()
+
+    async def send_direct(self, chat_id: int, text: str | Html) -> bool:
+        """Send outside any transaction (a group being left, a failed update's apology).
+
+        Still paced by flood control and retried after a 429; other failures are logged,
+        because there is no row to retry from.
+        """
         body = text if isinstance(text, Html) else Html(escape(text))
-        return await self.send(Outgoing(chat_id, body))
+        for part in split_html(body):
+            for _attempt in range(3):
+                await self.flood.acquire(chat_id)
+                try:
+                    await self.bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+                    break
+                except RetryAfter as exc:
+                    self.flood.retry_after(chat_id, seconds(exc.retry_after))
+                except TelegramError as exc:
+                    log.warning("direct send failed: %s", type(exc).__name__)
+                    return False
+            else:
+                return False
+        return True
 
-    async def send(self, message: Outgoing) -> list[int]:
-        """Send a message, split if needed; returns Telegram's message ids in order."""
-        parts = split_html(message.text)
-        for index, part in enumerate(parts):
-            if index < len(message.parts_sent):
-                continue  # already delivered before a retry
-            last = index == len(parts) - 1
-            sent = await self.bot.send_message(
-                chat_id=message.chat_id,
-                text=part,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup(message.buttons) if last else None,
-                protect_content=message.protect or None,
-                reply_parameters=(
-                    ReplyParameters(message.reply_to, allow_sending_without_reply=True)
-                    if message.reply_to and index == 0
-                    else None
-                ),
-                link_preview_options=None,
-            )
-            message.parts_sent.append(sent.message_id)
-        return list(message.parts_sent)
+
+def seconds(value: object) -> float:
+    """PTB gives retry_after as seconds or a timedelta, depending on its settings."""
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if total else float(value)  # type: ignore[arg-type]

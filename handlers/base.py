@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from delivery.sender import Button, Keyboard, Outgoing, Sender
+from delivery.sender import Button, Keyboard, Outgoing, Sender, to_person
 from delivery.text import Html, render
 from handlers import texts
 from services.clock import Clock
@@ -48,7 +48,7 @@ class Services:
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
     """The running bot's services."""
-    return context.application.bot_data["services"]  # type: ignore[no-any-return]
+    return context.application.bot_data["services"]
 
 
 @dataclass
@@ -94,11 +94,40 @@ class Turn:
         buttons: Keyboard | None = None,
         *,
         protect: bool = False,
-        chat_id: int | None = None,
+        case_id: int | None = None,
+        query_id: int | None = None,
     ) -> None:
         """Queue a reply; plain `str` is escaped, `Html` (a rendered template) is kept."""
         body = text if isinstance(text, Html) else render("{t}", t=text)
-        self.replies.append(Outgoing(chat_id or self.chat_id, body, buttons, protect))
+        self.replies.append(
+            Outgoing(
+                self.chat_id,
+                body,
+                buttons,
+                protect,
+                recipient_id=self.person.id if self.person else None,
+                case_id=case_id,
+                query_id=query_id,
+            )
+        )
+
+    def tell(
+        self,
+        person: Person,
+        text: Html,
+        buttons: Keyboard | None = None,
+        *,
+        protect: bool = False,
+        case_id: int | None = None,
+        query_id: int | None = None,
+    ) -> bool:
+        """Queue a message to someone else; False if they have no Telegram account yet."""
+        message = to_person(
+            person, text, buttons=buttons, protect=protect, case_id=case_id, query_id=query_id
+        )
+        if message is not None:
+            self.replies.append(message)
+        return message is not None
 
     def again(self, error: str | Html) -> str:
         """Reject an answer: say what is wrong and ask the same question again."""
@@ -224,11 +253,13 @@ async def run_turn(
             now=services.clock.now(),
         )
         await body(turn)
+        for reply in turn.replies:
+            services.sender.enqueue(uow, reply, turn.now)
         await uow.commit()
     if update.callback_query is not None:
         await update.callback_query.answer()
-    for reply in turn.replies:
-        await services.sender.send(reply)
+    if turn.replies:
+        services.sender.wake()
 
 
 def has_role(person: Person | None, roles: Iterable[Role]) -> bool:
@@ -281,16 +312,26 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
 
 async def expire_conversations(services: Services) -> int:
     """End conversations idle past their time and tell the user (runs after restarts too)."""
-    notices: list[Outgoing] = []
     now = services.clock.now()
+    expired = 0
     async with services.db.uow() as uow:
         for row in await uow.conversations.expired(now):
             conversation = services.conversations.get(row.name)
             notice = conversation.on_timeout if conversation else texts.CONVERSATION_TIMED_OUT
-            notices.append(Outgoing(row.telegram_user_id, render(notice)))
+            person = await uow.people.by_telegram_id(row.telegram_user_id)
+            services.sender.enqueue(
+                uow,
+                Outgoing(
+                    row.telegram_user_id,
+                    render(notice),
+                    recipient_id=person.id if person else None,
+                ),
+                now,
+            )
             await uow.conversations.delete(row.telegram_user_id)
             log.info("conversation %s timed out for user %s", row.name, row.telegram_user_id)
+            expired += 1
         await uow.commit()
-    for notice in notices:
-        await services.sender.send(notice)
-    return len(notices)
+    if expired:
+        services.sender.wake()
+    return expired

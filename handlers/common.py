@@ -64,10 +64,7 @@ async def leave_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if member is not None and member.new_chat_member.status in ("left", "kicked"):
         raise ApplicationHandlerStop  # already out: nothing to say
     if chat.type != ChatType.CHANNEL:
-        try:
-            await context.bot.send_message(chat.id, texts.PRIVATE_ONLY)
-        except TelegramError as exc:
-            log.info("could not post in chat before leaving: %s", type(exc).__name__)
+        await services_of(context).sender.send_direct(chat.id, texts.PRIVATE_ONLY)
     try:
         await context.bot.leave_chat(chat.id)
     except TelegramError as exc:
@@ -148,13 +145,15 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.message
     if message is None:
         return  # edited messages, reactions...: nothing to answer
-    is_command = bool(message.text and message.text.startswith("/"))
-    await services_of(context).sender.send_text(
-        message.chat_id, texts.UNKNOWN_COMMAND if is_command else texts.UNKNOWN_INPUT
-    )
+
+    async def body(turn: Turn) -> None:
+        is_command = bool(message.text and message.text.startswith("/"))
+        turn.say(texts.UNKNOWN_COMMAND if is_command else texts.UNKNOWN_INPUT)
+
+    await run_turn(update, context, body)
 
 
-def handlers() -> list[tuple[int, BaseHandler]]:  # type: ignore[type-arg]
+def handlers() -> list[tuple[int, BaseHandler]]:
     """(group, handler) pairs: group -2 guards, 0 commands, 9 fallbacks."""
     private = filters.ChatType.PRIVATE
     return [

@@ -6,6 +6,8 @@ every value.
 
 from __future__ import annotations
 
+from delivery.texts import ROLE_NAMES as ROLE_NAMES
+
 PLEASE_TYPE = "Please type your answer as text."
 PLEASE_USE_BUTTONS = "Please choose one of the buttons below."
 BUTTON_EXPIRED = "That button belongs to a question that is no longer open."
@@ -57,13 +59,6 @@ INVITE_REFUSED = {
     ),
 }
 
-ROLE_NAMES = {
-    "admin": "administrator",
-    "clinician": "senior clinician",
-    "link_clinician": "link clinician",
-    "referrer": "referrer",
-    "patient": "patient",
-}
 
 PRIVACY = (
     "<b>What this bot stores</b>\n\n"

@@ -54,7 +54,7 @@ class AuditLog:
 
     async def _lock_tail(self) -> tuple[int, str]:
         if self._tail is None:
-            if self._session.bind.dialect.name == "postgresql":
+            if self._session.get_bind().dialect.name == "postgresql":
                 # Two transactions appending at once would both chain to the same tail.
                 await self._session.execute(
                     text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.crypto import Keyring, normalise_digits, normalise_email
 from storage.models import (
@@ -16,6 +17,7 @@ from storage.models import (
     InboundUpdate,
     Invite,
     InviteFailure,
+    OutboxMessage,
     Person,
     PersonStatus,
     ReferrerDetails,
@@ -203,3 +205,85 @@ class SentMessageRepository(_Repository):
                 SentMessage.telegram_message_id == telegram_message_id,
             )
         )
+
+
+class OutboxRepository(_Repository):
+    def add(self, message: OutboxMessage) -> None:
+        self.session.add(message)
+
+    async def get(self, outbox_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, outbox_id)
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
+        """Take the oldest due message of each chat whose earlier messages are all done.
+
+        On PostgreSQL the rows are locked with SKIP LOCKED, so several processes never
+        claim the same message; a claim is a lease, so a process that dies mid-send
+        leaves its messages to be taken again once the lease runs out.
+        """
+        earlier = aliased(OutboxMessage)
+        due = or_(
+            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until <= now),
+        )
+        blocked = exists().where(
+            earlier.chat_id == OutboxMessage.chat_id,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_(("pending", "sending")),
+        )
+        query = select(OutboxMessage).where(due, ~blocked).order_by(OutboxMessage.id).limit(limit)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        rows = list((await self.session.scalars(query)).all())
+        for row in rows:
+            row.status = "sending"
+            row.claimed_until = lease_until
+        return rows
+
+    async def count_unsent(self) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")))
+            )
+            or 0
+        )
+
+    async def count_due(self, now: datetime) -> int:
+        """Unsent messages that should be going out now (not those waiting to retry)."""
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    or_(
+                        and_(
+                            OutboxMessage.status == "pending",
+                            OutboxMessage.next_attempt_at <= now,
+                        ),
+                        OutboxMessage.status == "sending",
+                    )
+                )
+            )
+            or 0
+        )
+
+    async def oldest_unsent(self) -> datetime | None:
+        return await self.session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_(("pending", "sending"))
+            )
+        )
+
+    async def hold_for(self, recipient_id: int, reason: str) -> int:
+        """Stop everything still queued for someone who cannot be reached."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.recipient_id == recipient_id,
+                OutboxMessage.status == "pending",
+            )
+            .values(status="undeliverable", last_error=reason)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -55,7 +55,7 @@ async def rotate_keys(
                         if field.reencrypt(row):
                             result.values_reencrypted += 1
                 await uow.commit()
-            after = getattr(rows[-1], pk.key)
+            after = getattr(rows[-1], pk.name)
             result.rows_seen += len(rows)
             if progress:
                 progress(len(rows))

@@ -18,6 +18,7 @@ from storage.repositories import (
     ConversationRepository,
     InboundRepository,
     InviteRepository,
+    OutboxRepository,
     PeopleRepository,
     SentMessageRepository,
 )
@@ -46,6 +47,7 @@ class UnitOfWork:
         self.conversations = ConversationRepository(self.session, keyring)
         self.inbound = InboundRepository(self.session, keyring)
         self.sent_messages = SentMessageRepository(self.session, keyring)
+        self.outbox = OutboxRepository(self.session, keyring)
         self.audit = AuditLog(self.session, keyring)
         return self
 

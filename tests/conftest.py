@@ -71,3 +71,27 @@ async def db(database_url: dict, keyring: Keyring) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+# --- CI guard: with REQUIRE_POSTGRES=1 a skipped PostgreSQL test fails the run. ---
+_postgres_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "failed": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "postgres" in report.keywords and (report.when == "call" or report.skipped):
+        _postgres_outcomes[report.outcome] = _postgres_outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("REQUIRE_POSTGRES") != "1":
+        return
+    if _postgres_outcomes["skipped"] or not _postgres_outcomes["passed"]:
+        print(
+            f"\nREQUIRE_POSTGRES=1 but PostgreSQL tests did not all run: {_postgres_outcomes}",
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        print(f"PostgreSQL tests: {_postgres_outcomes}")

@@ -291,6 +291,8 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("telegram_message_id", sa.BigInteger(), nullable=True),
         sa.Column("last_error", sa.String(length=200), nullable=True),
+        sa.Column("parts_sent", sa.Integer(), nullable=False),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_outbox_case_id_cases")),
         sa.ForeignKeyConstraint(
             ["query_id"], ["queries.id"], name=op.f("fk_outbox_query_id_queries")

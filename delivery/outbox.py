@@ -1,0 +1,299 @@
+"""The outbox dispatcher: sends committed messages, in order per chat, exactly once.
+
+Transient failures (timeouts, 5xx) are retried a few times in place with exponential
+backoff and jitter, then from the database with a growing delay until the message is
+`SEND_MAX_AGE` old, when it is marked failed and the admins are told. A 429 holds that
+chat (or everyone) for `retry_after` and retries. 403 and "chat not found" mark the
+recipient unreachable, hold what is queued for them, and tell who depends on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from telegram import Bot, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from delivery import texts
+from delivery.flood import FloodControl, Timer
+from delivery.sender import Outgoing, Payload, enqueue, markup, seconds, to_person
+from delivery.text import render
+from services.clock import Clock
+from services.reachability import admins, dependants_of
+from storage.models import OutboxMessage, SentMessage
+from storage.uow import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+INLINE_ATTEMPTS = 4
+LEASE = timedelta(minutes=2)
+CLAIM_BATCH = 200
+UNREACHABLE_ERRORS = ("chat not found", "user not found", "peer_id_invalid", "bot was blocked")
+
+
+@dataclass
+class DispatcherStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    unreachable: int = 0
+
+
+class _Transient(Exception):
+    pass
+
+
+class Dispatcher:
+    """Claims due outbox rows and sends them; one message in flight per chat."""
+
+    def __init__(
+        self,
+        db: Database,
+        bot: Bot,
+        flood: FloodControl,
+        clock: Clock,
+        *,
+        max_age: timedelta = timedelta(hours=1),
+        timer: Timer | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.bot = bot
+        self.flood = flood
+        self.clock = clock
+        self.timer = timer or flood.timer
+        self.max_age = max_age
+        self.poll_seconds = poll_seconds
+        self.stats = DispatcherStats()
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._task, *self._inflight] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._task = None
+        self._inflight.clear()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                claimed = await self.dispatch_once()
+            except Exception as exc:  # the database may be briefly away; keep going
+                log.error("outbox dispatch failed: %s", type(exc).__name__)
+                claimed = 0
+            if claimed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                self._wake.clear()
+
+    async def dispatch_once(self) -> int:
+        """Claim what is due and start sending it; returns how many were claimed."""
+        now = self.clock.now()
+        async with self.db.uow() as uow:
+            rows = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH)
+            ids = [row.id for row in rows]
+            await uow.commit()
+        for outbox_id in ids:
+            task = asyncio.create_task(self._deliver(outbox_id))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+        return len(ids)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox delivery crashed: %s", type(task.exception()).__name__)
+        self._wake.set()  # the chat's next message may now go
+
+    async def idle(self) -> bool:
+        """True when nothing is in flight and nothing unsent is due."""
+        if self._inflight:
+            return False
+        async with self.db.uow() as uow:
+            return await uow.outbox.count_due(self.clock.now()) == 0
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until everything due has been sent (tests and shutdown)."""
+        async with asyncio.timeout(timeout):
+            while not await self.idle():
+                self._wake.set()
+                await asyncio.sleep(0.01)
+
+    async def _deliver(self, outbox_id: int) -> None:
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            if row is None or row.status != "sending":
+                return
+            chat_id, parts_done = row.chat_id, row.parts_sent
+            payload = Payload.parse(row.payload or "{}")
+            recipient = await uow.people.get(row.recipient_id) if row.recipient_id else None
+            held = recipient is not None and not recipient.reachable
+            if held:
+                row.status, row.last_error = "undeliverable", "recipient unreachable"
+                await uow.commit()
+                return
+        parts = payload.parts()
+        for index in range(parts_done, len(parts)):
+            try:
+                message_id = await self._send_part(chat_id, parts, index, payload, outbox_id)
+            except _Transient as exc:
+                await self._retry_later(outbox_id, str(exc))
+                return
+            except (Forbidden, BadRequest) as exc:
+                if isinstance(exc, Forbidden) or any(
+                    e in exc.message.lower() for e in UNREACHABLE_ERRORS
+                ):
+                    await self._unreachable(outbox_id, type(exc).__name__)
+                else:
+                    await self._fail(outbox_id, f"{type(exc).__name__}: refused")
+                return
+            await self._record_part(outbox_id, index, len(parts), message_id)
+
+    async def _send_part(
+        self, chat_id: int, parts: list[str], index: int, payload: Payload, outbox_id: int
+    ) -> int:
+        last = index == len(parts) - 1
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            protect = bool(row and row.protect_content)
+        delay = 0.5
+        for attempt in range(1, INLINE_ATTEMPTS + 1):
+            await self.flood.acquire(chat_id)
+            try:
+                sent = await self.bot.send_message(
+                    chat_id=chat_id,
+                    text=parts[index],
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup(payload.buttons) if last else None,
+                    protect_content=protect or None,
+                    reply_parameters=(
+                        ReplyParameters(payload.reply_to, allow_sending_without_reply=True)
+                        if payload.reply_to and index == 0
+                        else None
+                    ),
+                )
+                return sent.message_id
+            except RetryAfter as exc:
+                self.stats.retried += 1
+                self.flood.retry_after(chat_id, seconds(exc.retry_after))
+            except NetworkError as exc:  # timeouts and 5xx; BadRequest/Forbidden pass up
+                self.stats.retried += 1
+                if attempt == INLINE_ATTEMPTS:
+                    raise _Transient(type(exc).__name__) from None
+                await self.timer.sleep(delay * random.uniform(0.5, 1.5))
+                delay *= 2
+        raise _Transient("rate limited repeatedly")
+
+    async def _record_part(self, outbox_id: int, index: int, total: int, message_id: int) -> None:
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            assert row is not None
+            now = self.clock.now()
+            row.parts_sent = index + 1
+            row.telegram_message_id = message_id
+            uow.sent_messages.add(
+                SentMessage(
+                    chat_id=row.chat_id,
+                    telegram_message_id=message_id,
+                    recipient_id=row.recipient_id,
+                    case_id=row.case_id,
+                    query_id=row.query_id,
+                    outbox_id=row.id,
+                    created_at=now,
+                )
+            )
+            if index + 1 == total:
+                row.status, row.sent_at, row.claimed_until = "sent", now, None
+                self.stats.sent += 1
+            await uow.commit()
+
+    async def _retry_later(self, outbox_id: int, reason: str) -> None:
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            assert row is not None
+            now = self.clock.now()
+            row.attempts += 1
+            if now - row.created_at >= self.max_age:
+                await self._mark_failed(uow, row, reason)
+            else:
+                backoff = min(300.0, 2.0 ** min(row.attempts, 8)) * random.uniform(0.5, 1.5)
+                row.status, row.claimed_until = "pending", None
+                row.next_attempt_at = now + timedelta(seconds=backoff)
+                row.last_error = reason[:200]
+            await uow.commit()
+
+    async def _fail(self, outbox_id: int, reason: str) -> None:
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            assert row is not None
+            await self._mark_failed(uow, row, reason)
+            await uow.commit()
+
+    async def _mark_failed(self, uow: UnitOfWork, row: OutboxMessage, reason: str) -> None:
+        now = self.clock.now()
+        row.status, row.last_error, row.claimed_until = "failed", reason[:200], None
+        self.stats.failed += 1
+        log.error("outbox %s to chat %s failed: %s", row.id, row.chat_id, reason)
+        await uow.audit.record(now, "delivery", "message.failed", f"outbox:{row.id}")
+        recipient = await uow.people.get(row.recipient_id) if row.recipient_id else None
+        about = f", case C-{row.case_id}" if row.case_id else ""
+        minutes = int((now - row.created_at).total_seconds() // 60)
+        for admin in await admins(uow):
+            if recipient is not None and admin.id == recipient.id:
+                continue
+            text = render(
+                texts.DELIVERY_FAILED,
+                name=recipient.name if recipient else f"chat {row.chat_id}",
+                ref=recipient.ref if recipient else "unregistered",
+                about=about,
+                minutes=minutes,
+                attempts=row.attempts + INLINE_ATTEMPTS,
+            )
+            self._queue(uow, to_person(admin, text), now)
+
+    async def _unreachable(self, outbox_id: int, reason: str) -> None:
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            assert row is not None
+            now = self.clock.now()
+            row.status, row.last_error, row.claimed_until = "undeliverable", reason, None
+            self.stats.unreachable += 1
+            person = await uow.people.get(row.recipient_id) if row.recipient_id else None
+            if person is not None and person.reachable:
+                # Told once, on the change: later messages are held without a call.
+                person.reachable, person.unreachable_since = False, now
+                await uow.outbox.hold_for(person.id, "recipient unreachable")
+                await uow.audit.record(now, "delivery", "person.unreachable", person.ref)
+                log.warning("%s is unreachable (%s)", person.ref, reason)
+                for dependant in await dependants_of(uow, person):
+                    text = render(
+                        texts.UNREACHABLE,
+                        role=texts.ROLE_NAMES.get(person.role, person.role).capitalize(),
+                        name=person.name,
+                        ref=person.ref,
+                    )
+                    self._queue(uow, to_person(dependant, text), now)
+            await uow.commit()
+        self.wake()
+
+    def _queue(self, uow: UnitOfWork, message: Outgoing | None, now: datetime) -> None:
+        if message is None:
+            return
+        enqueue(uow, message, now)

@@ -1,0 +1,105 @@
+"""A running bot against the HTTP Bot API fake, restartable on the same database."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.app import BotRuntime
+from bot.config import Settings, load_settings
+from handlers.base import Conversation
+from services.clock import FakeClock
+from storage.crypto import Keyring
+from tests.fakes import FakeBotAPI
+
+
+class Harness:
+    """The bot under test: start, stop, restart, and wait for updates to be handled."""
+
+    def __init__(
+        self,
+        fake: FakeBotAPI,
+        settings: Settings,
+        clock: FakeClock,
+        engine_kwargs: dict[str, object],
+    ) -> None:
+        self.fake = fake
+        self.settings = settings
+        self.clock = clock
+        self.engine_kwargs = engine_kwargs
+        self.conversations: list[Conversation] = []
+        self.runtime: BotRuntime | None = None
+
+    async def start(self) -> BotRuntime:
+        self.runtime = BotRuntime(
+            self.settings,
+            clock=self.clock,
+            poll_timeout=1,
+            conversations=self.conversations,
+            sweep_seconds=3600,
+            engine_kwargs=self.engine_kwargs,
+        )
+        await self.runtime.start()
+        return self.runtime
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+            self.runtime = None
+
+    async def restart(self) -> BotRuntime:
+        await self.stop()
+        return await self.start()
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        assert self.runtime is not None
+        return self.runtime.db
+
+    async def handled(self, update_id: int) -> None:
+        """Wait until the bot has handled `update_id` and sent what it caused."""
+        assert self.runtime is not None
+        await self.runtime.intake.wait_handled(update_id)
+        await self.runtime.drained()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as api:
+        yield api
+        assert api.spec_errors == [], api.spec_errors
+
+
+@pytest.fixture
+def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings:
+    return load_settings(
+        TELEGRAM_BOT_TOKEN=fake.token,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        DATABASE_URL=database_url["url"],
+        ENCRYPTION_KEYS=",".join(_b64(k) for k in keyring.keys),
+        INDEX_KEY=_b64(keyring.index_key),
+        SERVICE_PHONE="01865 738000",
+    )
+
+
+@pytest.fixture
+async def harness(
+    fake: FakeBotAPI, settings: Settings, clock: FakeClock, database_url: dict
+) -> AsyncIterator[Harness]:
+    h = Harness(fake, settings, clock, database_url["engine_kwargs"])
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+@pytest.fixture
+async def bot(harness: Harness) -> Harness:
+    await harness.start()
+    return harness
