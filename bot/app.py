@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application, BaseHandler, ContextTypes, TypeHandler
 
 from bot.config import Settings
 from bot.webhook import WebhookServer
@@ -23,6 +24,7 @@ from handlers.base import (
     Services,
     conversation_router,
     expire_conversations,
+    frames_only,
     services_of,
 )
 from services.clock import Clock, SystemClock
@@ -39,10 +41,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     error = context.error
     update_id = update.update_id if isinstance(update, Update) else None
     log.error(
-        "update %s failed: %s",
+        "update %s failed: %s\n%s",
         update_id,
         type(error).__name__,
-        exc_info=(type(error), error, error.__traceback__) if error else None,
+        frames_only(error) if error else "",
     )
     if (
         isinstance(update, Update)
@@ -67,6 +69,11 @@ def build_application(settings: Settings, token: str) -> Application:
         .base_url(settings.TELEGRAM_API_BASE_URL)
         .updater(None)
         .concurrent_updates(False)
+        .connect_timeout(settings.TELEGRAM_TIMEOUT)
+        .read_timeout(settings.TELEGRAM_TIMEOUT)
+        .write_timeout(settings.TELEGRAM_TIMEOUT)
+        .pool_timeout(settings.TELEGRAM_TIMEOUT)
+        .connection_pool_size(64)
     )
     if settings.TELEGRAM_API_FILE_URL:
         builder = builder.base_file_url(settings.TELEGRAM_API_FILE_URL)
@@ -83,6 +90,7 @@ class BotRuntime:
         clock: Clock | None = None,
         poll_timeout: int = 30,
         conversations: Iterable[Conversation] = (),
+        handlers: Iterable[tuple[int, BaseHandler[Any, Any, Any]]] = (),
         sweep_seconds: float = 30.0,
         engine_kwargs: dict[str, object] | None = None,
         timer: Timer | None = None,
@@ -121,7 +129,7 @@ class BotRuntime:
         )
         self.application.bot_data["services"] = self.services
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
-        for group, handler in common.handlers():
+        for group, handler in [*common.handlers(), *handlers, *common.fallbacks()]:
             self.application.add_handler(handler, group=group)
         self.application.add_error_handler(on_error)
         self.intake = Intake(self.db, self.application, self.clock, poll_timeout=poll_timeout)
@@ -138,7 +146,7 @@ class BotRuntime:
             self.services.bot_username = self.application.bot.username
         await common.set_menu(self.application.bot, None, None)
         # Messages committed before a crash go out first; then stored updates are handled.
-        self.dispatcher.start()
+        await self.dispatcher.start()
         # Timeouts that fell due while the bot was down fire now, not 30 minutes later.
         await expire_conversations(self.services)
         self.scheduler.add_job(

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     SEND_PER_CHAT_RATE: float = Field(default=1.0, gt=0)
     SEND_PER_CHAT_BURST: int = Field(default=3, ge=1)
     SEND_MAX_AGE: Annotated[timedelta, NoDecode] = timedelta(hours=1)
+    TELEGRAM_TIMEOUT: float = Field(default=10.0, gt=0)
 
     @field_validator("ENCRYPTION_KEYS", mode="before")
     @classmethod

@@ -78,17 +78,26 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Recover what a dead process left half-sent, then start dispatching."""
+        if self.db.dialect == "sqlite":
+            # One process per SQLite file, so nobody else can be sending these.
+            async with self.db.uow() as uow:
+                await uow.outbox.release_claims()
+                await uow.commit()
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
-    async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._inflight] if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; let sends already on the wire finish and be recorded."""
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._task = None
+                await self._task
+            self._task = None
+        if self._inflight:
+            _done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()
         self._inflight.clear()
 
     async def _run(self) -> None:
@@ -149,10 +158,13 @@ class Dispatcher:
                 row.status, row.last_error = "undeliverable", "recipient unreachable"
                 await uow.commit()
                 return
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            protect = bool(row and row.protect_content)
         parts = payload.parts()
         for index in range(parts_done, len(parts)):
             try:
-                message_id = await self._send_part(chat_id, parts, index, payload, outbox_id)
+                await self._send_part(outbox_id, chat_id, parts, index, payload, protect)
             except _Transient as exc:
                 await self._retry_later(outbox_id, str(exc))
                 return
@@ -164,32 +176,36 @@ class Dispatcher:
                 else:
                     await self._fail(outbox_id, f"{type(exc).__name__}: refused")
                 return
-            await self._record_part(outbox_id, index, len(parts), message_id)
 
     async def _send_part(
-        self, chat_id: int, parts: list[str], index: int, payload: Payload, outbox_id: int
-    ) -> int:
+        self,
+        outbox_id: int,
+        chat_id: int,
+        parts: list[str],
+        index: int,
+        payload: Payload,
+        protect: bool,
+    ) -> None:
         last = index == len(parts) - 1
-        async with self.db.uow() as uow:
-            row = await uow.outbox.get(outbox_id)
-            protect = bool(row and row.protect_content)
         delay = 0.5
         for attempt in range(1, INLINE_ATTEMPTS + 1):
             await self.flood.acquire(chat_id)
             try:
-                sent = await self.bot.send_message(
-                    chat_id=chat_id,
-                    text=parts[index],
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup(payload.buttons) if last else None,
-                    protect_content=protect or None,
-                    reply_parameters=(
-                        ReplyParameters(payload.reply_to, allow_sending_without_reply=True)
-                        if payload.reply_to and index == 0
-                        else None
-                    ),
+                # Shielded: once Telegram has a message, its record must be written even
+                # if we are being stopped, or the next start would send it again.
+                await asyncio.shield(
+                    self._send_and_record(
+                        outbox_id,
+                        chat_id,
+                        parts[index],
+                        index,
+                        len(parts),
+                        payload,
+                        protect,
+                        last,
+                    )
                 )
-                return sent.message_id
+                return
             except RetryAfter as exc:
                 self.stats.retried += 1
                 self.flood.retry_after(chat_id, seconds(exc.retry_after))
@@ -200,6 +216,31 @@ class Dispatcher:
                 await self.timer.sleep(delay * random.uniform(0.5, 1.5))
                 delay *= 2
         raise _Transient("rate limited repeatedly")
+
+    async def _send_and_record(
+        self,
+        outbox_id: int,
+        chat_id: int,
+        text: str,
+        index: int,
+        total: int,
+        payload: Payload,
+        protect: bool,
+        last: bool,
+    ) -> None:
+        sent = await self.bot.send_message(
+            chat_id=chat_id,
+            text=text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(payload.buttons) if last else None,
+            protect_content=protect or None,
+            reply_parameters=(
+                ReplyParameters(payload.reply_to, allow_sending_without_reply=True)
+                if payload.reply_to and index == 0
+                else None
+            ),
+        )
+        await self._record_part(outbox_id, index, total, sent.message_id)
 
     async def _record_part(self, outbox_id: int, index: int, total: int, message_id: int) -> None:
         async with self.db.uow() as uow:

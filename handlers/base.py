@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -252,7 +253,22 @@ async def run_turn(
             chat_id=chat.id,
             now=services.clock.now(),
         )
-        await body(turn)
+        try:
+            await body(turn)
+        except Exception as exc:
+            # Nothing of the turn is kept; the user hears that it failed, and no later
+            # handler group (e.g. the "did not understand" fallback) answers as well.
+            log.error(
+                "update %s failed in a handler: %s\n%s",
+                update.update_id,
+                type(exc).__name__,
+                frames_only(exc),
+            )
+            await uow.session.rollback()
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await services.sender.send_direct(chat.id, texts.SOMETHING_WENT_WRONG)
+            raise ApplicationHandlerStop from None
         for reply in turn.replies:
             services.sender.enqueue(uow, reply, turn.now)
         await uow.commit()
@@ -260,6 +276,11 @@ async def run_turn(
         await update.callback_query.answer()
     if turn.replies:
         services.sender.wake()
+
+
+def frames_only(exc: BaseException) -> str:
+    """Where it failed, without the exception's message (which may quote user data)."""
+    return "".join(traceback.format_tb(exc.__traceback__))
 
 
 def has_role(person: Person | None, roles: Iterable[Role]) -> bool:

@@ -154,7 +154,10 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def handlers() -> list[tuple[int, BaseHandler]]:
-    """(group, handler) pairs: group -2 guards, 0 commands, 9 fallbacks."""
+    """(group, handler) pairs: group -2 guards, then group 0 where the first match wins.
+
+    Feature modules' handlers go before `fallbacks()` in group 0.
+    """
     private = filters.ChatType.PRIVATE
     return [
         (-2, TypeHandler(Update, leave_group)),
@@ -162,6 +165,12 @@ def handlers() -> list[tuple[int, BaseHandler]]:
         (0, CommandHandler("help", help_command, filters=private)),
         (0, CommandHandler("privacy", privacy, filters=private)),
         (0, CommandHandler("cancel", cancel, filters=private)),
-        (9, MessageHandler(private, unknown)),
-        (9, CallbackQueryHandler(unknown)),
+    ]
+
+
+def fallbacks() -> list[tuple[int, BaseHandler]]:
+    """Last in group 0: answer whatever no feature took."""
+    return [
+        (0, MessageHandler(filters.ChatType.PRIVATE, unknown)),
+        (0, CallbackQueryHandler(unknown)),
     ]

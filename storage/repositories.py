@@ -240,6 +240,15 @@ class OutboxRepository(_Repository):
             row.claimed_until = lease_until
         return rows
 
+    async def release_claims(self) -> int:
+        """Put messages claimed by a process that is gone back in the queue."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "sending")
+            .values(status="pending", claimed_until=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def count_unsent(self) -> int:
         return int(
             await self.session.scalar(

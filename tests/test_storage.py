@@ -218,7 +218,7 @@ async def test_audit_verify_catches_an_edited_row(db: Database, clock: FakeClock
             update(AuditEntry).where(AuditEntry.id == 3).values(subject="C-99")
         )
         await uow.commit()
-    count, problem = await _verify(db)
+    _count, problem = await _verify(db)
     assert problem is not None and problem.entry_id == 3 and "edited" in problem.reason
 
 
@@ -257,5 +257,5 @@ async def test_audit_chain_cannot_be_rebuilt_without_the_index_key(
     await _chain(db, clock)
     forger = Keyring(db.keyring.keys, secrets.token_bytes(32))
     async with db.uow() as uow:
-        count, problem = await verify_chain(uow.session, forger)
+        _count, problem = await verify_chain(uow.session, forger)
     assert problem is not None and problem.entry_id == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ class Harness:
         self.clock = clock
         self.engine_kwargs = engine_kwargs
         self.conversations: list[Conversation] = []
+        self.handlers: list[tuple[int, Any]] = []
         self.runtime: BotRuntime | None = None
 
     async def start(self) -> BotRuntime:
@@ -38,6 +40,7 @@ class Harness:
             clock=self.clock,
             poll_timeout=1,
             conversations=self.conversations,
+            handlers=self.handlers,
             sweep_seconds=3600,
             engine_kwargs=self.engine_kwargs,
         )
@@ -85,6 +88,10 @@ def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings
         ENCRYPTION_KEYS=",".join(_b64(k) for k in keyring.keys),
         INDEX_KEY=_b64(keyring.index_key),
         SERVICE_PHONE="01865 738000",
+        # Journeys are about behaviour, not pacing: flood control has its own tests.
+        SEND_GLOBAL_RATE=10_000,
+        SEND_PER_CHAT_RATE=10_000,
+        SEND_PER_CHAT_BURST=100,
     )
 
 
