@@ -134,3 +134,29 @@ def test_invite_prints_a_single_use_link_storing_only_a_hash(
     assert wrong_role.returncode == 1 and "clinician" in wrong_role.stderr
     unknown = cli("invite", "link", "nobody", cwd=tmp_path, **env)
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
+
+
+def test_keys_rotate_via_cli_then_only_the_new_key_reads(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "dir.yaml").write_text(
+        "clinicians:\n"
+        "  - {id: dr-jones, name: Dr Alice Jones, specialties: [bone], phone: '01865 738000',"
+        " email: alice.jones@nhs.net}\n"
+    )
+    assert cli("directory", "import", "dir.yaml", cwd=tmp_path, **env).returncode == 0
+    new = _key()
+    rotated = cli(
+        "keys",
+        "rotate",
+        cwd=tmp_path,
+        **{**env, "ENCRYPTION_KEYS": f"{new},{env['ENCRYPTION_KEYS']}"},
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "values re-encrypted: 3" in rotated.stdout
+    only_new = {**env, "ENCRYPTION_KEYS": new}
+    exported = cli("directory", "export", "out.yaml", cwd=tmp_path, **only_new)
+    assert exported.returncode == 0, exported.stderr
+    text = (tmp_path / "out.yaml").read_text()
+    assert "Dr Alice Jones" in text and "alice.jones@nhs.net" in text
+    assert cli("audit", "verify", cwd=tmp_path, **only_new).returncode == 0

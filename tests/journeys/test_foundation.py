@@ -65,8 +65,10 @@ async def test_invite_binds_the_account_and_greets_by_role(bot: Harness) -> None
     # The role's command menu was set for this chat.
     await bot.fake.wait_for(
         lambda: any(
-            (c.method == "setMyCommands"
-            and '"chat_id": 5000001' in str(c.params).replace("'", '"'))
+            (
+                c.method == "setMyCommands"
+                and '"chat_id": 5000001' in str(c.params).replace("'", '"')
+            )
             or (c.method == "setMyCommands" and str(ADMIN_TG) in str(c.params))
             for c in bot.fake.calls
         )

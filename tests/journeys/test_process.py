@@ -1,0 +1,59 @@
+"""`referral-bot run` as a real process against the HTTP fake: starts, answers, stops on
+SIGTERM; and a failing setMyCommands does not stop the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from tests.fakes import FakeBotAPI
+from tests.journeys.conftest import Harness
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+async def test_run_answers_and_stops_cleanly_on_sigterm(fake: FakeBotAPI, tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "ENCRYPTION_KEYS": _key(),
+        "INDEX_KEY": _key(),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("referral-bot")),
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        user = fake.user(6_000_001)
+        user.send_text("/start")
+        await fake.wait_for(lambda: user.messages(), timeout=30, what="a reply to /start")
+        assert "referring clinicians" in user.last().plain
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()[-2000:]
+    log = err.decode()
+    assert "bot stopped" in log
+    assert "Traceback" not in log
+    assert fake.token not in log  # httpx would log URLs with the token at INFO
+
+
+async def test_failing_set_my_commands_is_not_fatal(harness: Harness) -> None:
+    harness.fake.fail_next("setMyCommands", 500, "Internal Server Error")
+    await harness.start()
+    user = harness.fake.user(6_000_002)
+    await harness.handled(user.send_text("/help"))
+    assert "/privacy" in user.last().plain
