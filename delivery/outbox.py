@@ -49,6 +49,18 @@ class _Transient(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _Work:
+    """A claimed message with what is needed to send it, read in the claiming transaction."""
+
+    outbox_id: int
+    chat_id: int
+    parts_done: int
+    payload: Payload
+    protect: bool
+    held: bool
+
+
 class Dispatcher:
     """Claims due outbox rows and sends them; one message in flight per chat."""
 
@@ -73,6 +85,7 @@ class Dispatcher:
         self.stats = DispatcherStats()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._on_the_wire: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -88,16 +101,16 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop claiming; let sends already on the wire finish and be recorded."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop at once; a send already on the wire is let finish and be recorded."""
+        tasks = [t for t in [self._task, *self._inflight] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._inflight:
-            _done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
+                await task
+        if self._on_the_wire:
+            await asyncio.wait(set(self._on_the_wire), timeout=grace)
+        self._task = None
         self._inflight.clear()
 
     async def _run(self) -> None:
@@ -113,23 +126,44 @@ class Dispatcher:
                 self._wake.clear()
 
     async def dispatch_once(self) -> int:
-        """Claim what is due and start sending it; returns how many were claimed."""
+        """Claim what is due and start a sender per chat; returns how many were claimed."""
         now = self.clock.now()
         async with self.db.uow() as uow:
             rows = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH)
-            ids = [row.id for row in rows]
+            work = [await self._work(uow, row) for row in rows]
             await uow.commit()
-        for outbox_id in ids:
-            task = asyncio.create_task(self._deliver(outbox_id))
+        for item in work:
+            task = asyncio.create_task(self._chat_sender(item))
             self._inflight.add(task)
             task.add_done_callback(self._done)
-        return len(ids)
+        return len(work)
+
+    async def _work(self, uow: UnitOfWork, row: OutboxMessage) -> _Work:
+        recipient = await uow.people.get(row.recipient_id) if row.recipient_id else None
+        return _Work(
+            outbox_id=row.id,
+            chat_id=row.chat_id,
+            parts_done=row.parts_sent,
+            payload=Payload.parse(row.payload or "{}"),
+            protect=row.protect_content,
+            held=recipient is not None and not recipient.reachable,
+        )
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("outbox delivery crashed: %s", type(task.exception()).__name__)
-        self._wake.set()  # the chat's next message may now go
+
+    async def _chat_sender(self, work: _Work | None) -> None:
+        """Send a chat's messages one after another while the next one is due."""
+        while work is not None:
+            if not await self._deliver(work):
+                return  # retrying later or undeliverable: later messages wait their turn
+            now = self.clock.now()
+            async with self.db.uow() as uow:
+                row = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
+                work = await self._work(uow, row) if row is not None else None
+                await uow.commit()
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing unsent is due."""
@@ -141,41 +175,37 @@ class Dispatcher:
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until everything due has been sent (tests and shutdown)."""
         async with asyncio.timeout(timeout):
-            while not await self.idle():
-                self._wake.set()
+            while not await self.idle():  # noqa: ASYNC110 - the condition lives in the database
                 await asyncio.sleep(0.01)
 
-    async def _deliver(self, outbox_id: int) -> None:
-        async with self.db.uow() as uow:
-            row = await uow.outbox.get(outbox_id)
-            if row is None or row.status != "sending":
-                return
-            chat_id, parts_done = row.chat_id, row.parts_sent
-            payload = Payload.parse(row.payload or "{}")
-            recipient = await uow.people.get(row.recipient_id) if row.recipient_id else None
-            held = recipient is not None and not recipient.reachable
-            if held:
+    async def _deliver(self, work: _Work) -> bool:
+        """Send one message (all its parts); True when it was delivered."""
+        if work.held:
+            async with self.db.uow() as uow:
+                row = await uow.outbox.get(work.outbox_id)
+                assert row is not None
                 row.status, row.last_error = "undeliverable", "recipient unreachable"
+                row.claimed_until = None
                 await uow.commit()
-                return
-        async with self.db.uow() as uow:
-            row = await uow.outbox.get(outbox_id)
-            protect = bool(row and row.protect_content)
-        parts = payload.parts()
-        for index in range(parts_done, len(parts)):
+            return False
+        parts = work.payload.parts()
+        for index in range(work.parts_done, len(parts)):
             try:
-                await self._send_part(outbox_id, chat_id, parts, index, payload, protect)
+                await self._send_part(
+                    work.outbox_id, work.chat_id, parts, index, work.payload, work.protect
+                )
             except _Transient as exc:
-                await self._retry_later(outbox_id, str(exc))
-                return
+                await self._retry_later(work.outbox_id, str(exc))
+                return False
             except (Forbidden, BadRequest) as exc:
                 if isinstance(exc, Forbidden) or any(
                     e in exc.message.lower() for e in UNREACHABLE_ERRORS
                 ):
-                    await self._unreachable(outbox_id, type(exc).__name__)
+                    await self._unreachable(work.outbox_id, type(exc).__name__)
                 else:
-                    await self._fail(outbox_id, f"{type(exc).__name__}: refused")
-                return
+                    await self._fail(work.outbox_id, f"{type(exc).__name__}: refused")
+                return False
+        return True
 
     async def _send_part(
         self,
@@ -193,18 +223,14 @@ class Dispatcher:
             try:
                 # Shielded: once Telegram has a message, its record must be written even
                 # if we are being stopped, or the next start would send it again.
-                await asyncio.shield(
+                wire = asyncio.create_task(
                     self._send_and_record(
-                        outbox_id,
-                        chat_id,
-                        parts[index],
-                        index,
-                        len(parts),
-                        payload,
-                        protect,
-                        last,
+                        outbox_id, chat_id, parts[index], index, len(parts), payload, protect, last
                     )
                 )
+                self._on_the_wire.add(wire)
+                wire.add_done_callback(self._on_the_wire.discard)
+                await asyncio.shield(wire)
                 return
             except RetryAfter as exc:
                 self.stats.retried += 1

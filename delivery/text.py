@@ -54,71 +54,56 @@ def split_html(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Split on paragraph, then line, then word boundaries into parts within `limit`.
 
     Templates keep tags within a line, so line boundaries never cut a tag in two; a
-    single over-long line is cut between words (or, failing that, between characters
-    outside any tag or entity).
+    single over-long line is cut between words (or, failing that, between characters,
+    keeping entities such as `&amp;` whole). Lengths are summed piece by piece: pieces
+    never cut a tag or an entity, so the sum is the length of the joined text.
     """
     if plain_length(text) <= limit:
         return [text]
     parts: list[str] = []
-    current = ""
-    for piece in _pieces(text, limit):
-        candidate = current + piece
-        if current and plain_length(candidate) > limit:
-            parts.append(current.rstrip("\n") or current)
-            current = piece
-        else:
-            current = candidate
-    if current.strip():
-        parts.append(current.rstrip("\n") or current)
+    current: list[str] = []
+    size = 0
+    for piece, length in _pieces(text, limit):
+        if current and size + length > limit:
+            parts.append(_close(current))
+            current, size = [], 0
+        current.append(piece)
+        size += length
+    if current and "".join(current).strip():
+        parts.append(_close(current))
     return parts
 
 
-def _pieces(text: str, limit: int) -> list[str]:
-    pieces: list[str] = []
+def _close(pieces: list[str]) -> str:
+    joined = "".join(pieces)
+    return joined.rstrip("\n") or joined
+
+
+def _pieces(text: str, limit: int) -> list[tuple[str, int]]:
+    pieces: list[tuple[str, int]] = []
     for line in text.splitlines(keepends=True):
-        if plain_length(line) <= limit:
-            pieces.append(line)
+        length = plain_length(line)
+        if length <= limit:
+            pieces.append((line, length))
             continue
-        pieces.extend(_cut_line(line, limit))
+        words = line.split(" ")
+        for i, word in enumerate(words):
+            token = word + (" " if i < len(words) - 1 else "")
+            token_length = plain_length(token)
+            if token_length <= limit:
+                pieces.append((token, token_length))
+            else:
+                pieces.extend(_units(token))
     return pieces
 
 
-def _cut_line(line: str, limit: int) -> list[str]:
-    words = line.split(" ")
-    out: list[str] = []
-    current = ""
-    for i, word in enumerate(words):
-        token = word + (" " if i < len(words) - 1 else "")
-        if plain_length(token) > limit:
-            if current:
-                out.append(current)
-                current = ""
-            out.extend(_cut_chars(token, limit))
-        elif current and plain_length(current + token) > limit:
-            out.append(current)
-            current = token
-        else:
-            current += token
-    if current:
-        out.append(current)
-    return out
-
-
-def _cut_chars(token: str, limit: int) -> list[str]:
+def _units(token: str) -> list[tuple[str, int]]:
     # Escaped user text has no tags; only keep entities such as &amp; whole.
-    out: list[str] = []
-    current = ""
+    units: list[tuple[str, int]] = []
     i = 0
     while i < len(token):
-        if token[i] == "&" and (end := token.find(";", i)) != -1 and end - i <= 10:
-            unit = token[i : end + 1]
-        else:
-            unit = token[i]
-        if current and plain_length(current + unit) > limit:
-            out.append(current)
-            current = ""
-        current += unit
+        end = token.find(";", i) if token[i] == "&" else -1
+        unit = token[i : end + 1] if 0 < end - i <= 10 else token[i]
+        units.append((unit, plain_length(unit)))
         i += len(unit)
-    if current:
-        out.append(current)
-    return out
+    return units

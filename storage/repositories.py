@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -221,24 +233,28 @@ class OutboxRepository(_Repository):
         claim the same message; a claim is a lease, so a process that dies mid-send
         leaves its messages to be taken again once the lease runs out.
         """
-        earlier = aliased(OutboxMessage)
-        due = or_(
-            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until <= now),
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        rows = list(
+            (
+                await self.session.scalars(_claim_statement(postgres), {"now": now, "limit": limit})
+            ).all()
         )
-        blocked = exists().where(
-            earlier.chat_id == OutboxMessage.chat_id,
-            earlier.id < OutboxMessage.id,
-            earlier.status.in_(("pending", "sending")),
-        )
-        query = select(OutboxMessage).where(due, ~blocked).order_by(OutboxMessage.id).limit(limit)
-        if self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
-        rows = list((await self.session.scalars(query)).all())
         for row in rows:
             row.status = "sending"
             row.claimed_until = lease_until
         return rows
+
+    async def claim_next(
+        self, chat_id: int, now: datetime, lease_until: datetime
+    ) -> OutboxMessage | None:
+        """The chat's next message, if it is the oldest unfinished one and due now."""
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        row = await self.session.scalar(_next_statement(postgres), {"chat": chat_id})
+        if row is None or row.status != "pending" or row.next_attempt_at > now:
+            return None
+        row.status = "sending"
+        row.claimed_until = lease_until
+        return row
 
     async def release_claims(self) -> int:
         """Put messages claimed by a process that is gone back in the queue."""
@@ -296,3 +312,43 @@ class OutboxRepository(_Repository):
             .values(status="undeliverable", last_error=reason)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=2)
+def _claim_statement(postgres: bool) -> Select[OutboxMessage]:
+    # Built once: constructing this expression costs more than running it.
+    now: BindParameter[datetime] = bindparam("now")
+    earlier = aliased(OutboxMessage)
+    due = or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until <= now),
+    )
+    blocked = exists().where(
+        earlier.chat_id == OutboxMessage.chat_id,
+        earlier.id < OutboxMessage.id,
+        earlier.status.in_(("pending", "sending")),
+    )
+    query = (
+        select(OutboxMessage)
+        .where(due, ~blocked)
+        .order_by(OutboxMessage.id)
+        .limit(bindparam("limit"))
+    )
+    if postgres:
+        query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+    return query
+
+
+@lru_cache(maxsize=2)
+def _next_statement(postgres: bool) -> Select[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.chat_id == bindparam("chat"),
+            OutboxMessage.status.in_(("pending", "sending")),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    )
+    # Not SKIP LOCKED: skipping a locked oldest row would send a later one first.
+    return query.with_for_update() if postgres else query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
@@ -33,11 +34,19 @@ HANDLING_UPDATE: ContextVar[tuple[int, datetime] | None] = ContextVar(
 class UnitOfWork:
     """`async with db.uow() as uow: ...; await uow.commit()`; rolls back otherwise."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        writer: asyncio.Lock | None = None,
+    ) -> None:
         self._sessions = sessions
         self.keyring = keyring
+        self._writer = writer
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._writer is not None:
+            await self._writer.acquire()
         self.session = self._sessions()
         keyring = self.keyring
         self.people = PeopleRepository(self.session, keyring)
@@ -61,6 +70,8 @@ class UnitOfWork:
             await self.session.rollback()
         finally:
             await self.session.close()
+            if self._writer is not None:
+                self._writer.release()
 
     async def commit(self) -> None:
         handling = HANDLING_UPDATE.get()
@@ -83,13 +94,17 @@ class Database:
         install_keyring(keyring)
         self.engine: AsyncEngine = create_engine(url, **engine_kwargs)
         self.sessions = session_factory(self.engine)
+        # SQLite has one writer at a time and every transaction here begins IMMEDIATE;
+        # queueing in-process on a lock avoids SQLite's sleep-and-retry busy handler.
+        # Units of work must therefore never nest.
+        self._writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.keyring)
+        return UnitOfWork(self.sessions, self.keyring, self._writer)
 
     async def migrate(self) -> None:
         await migrate(self.engine)

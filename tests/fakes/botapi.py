@@ -249,6 +249,8 @@ class FakeBotAPI:
         self.webhook: JSON | None = None
         self.chat_actions: list[tuple[int, str]] = []
         self.left_chats: set[int] = set()
+        # Flood windows run on this clock; tests scale it together with the bot's timer.
+        self.monotonic: Callable[[], float] = time.monotonic
         self.blocked: set[int] = set()
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self._pending: list[JSON] = []
@@ -425,7 +427,7 @@ class FakeBotAPI:
         return None
 
     def _flood_check(self, flood: _Flood, chat_id: Any) -> ApiError | None:
-        now = time.monotonic()
+        now = self.monotonic()
         windows = [(flood.sent, flood.global_per_sec)]
         if flood.per_chat_per_sec is not None:
             windows.append((flood.per_chat.setdefault(chat_id, deque()), flood.per_chat_per_sec))

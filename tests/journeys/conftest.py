@@ -32,6 +32,7 @@ class Harness:
         self.engine_kwargs = engine_kwargs
         self.conversations: list[Conversation] = []
         self.handlers: list[tuple[int, Any]] = []
+        self.timer: Any = None
         self.runtime: BotRuntime | None = None
 
     async def start(self) -> BotRuntime:
@@ -43,6 +44,7 @@ class Harness:
             handlers=self.handlers,
             sweep_seconds=3600,
             engine_kwargs=self.engine_kwargs,
+            timer=self.timer,
         )
         await self.runtime.start()
         return self.runtime
