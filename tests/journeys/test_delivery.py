@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 
 from delivery.flood import ScaledTimer
 from delivery.outbox import LEASE
@@ -261,3 +262,32 @@ async def test_outbox_rows_hold_no_text_in_clear(bot: Harness) -> None:
     async with bot.db.uow() as uow:
         rows = (await uow.session.execute(text("SELECT * FROM outbox"))).all()
     assert "943 476 5919" not in repr(rows) and "Patient" not in repr(rows)
+
+
+async def test_message_failing_past_its_age_is_marked_failed_and_admins_told(
+    harness: Harness,
+) -> None:
+    harness.settings = harness.settings.model_copy(update={"SEND_MAX_AGE": timedelta(minutes=10)})
+    harness.timer = ScaledTimer(1000)  # in-place retries' backoff is not what is tested
+    await harness.start()
+    await _people(harness, [ADMIN_TG], Role.ADMIN)
+    (referrer_id,) = await _people(harness, [8_800_000])
+    harness.fake.fail_next("sendMessage", 502, "Bad Gateway", times=1000, chat_id=8_800_000)
+    await _enqueue(
+        harness, [Outgoing(8_800_000, render("advice for C-7"), recipient_id=referrer_id)]
+    )
+    await harness.runtime.drained()  # type: ignore[union-attr]
+    async with harness.db.uow() as uow:
+        row = await uow.outbox.get(1)
+        assert row is not None and row.status == "pending" and row.attempts == 1
+    assert _delivered(harness, ADMIN_TG) == []  # not yet: still within its age
+
+    harness.clock.advance(timedelta(minutes=11))
+    harness.runtime.sender.wake()  # type: ignore[union-attr]
+    await harness.fake.wait_for(lambda: _delivered(harness, ADMIN_TG), timeout=10)
+    async with harness.db.uow() as uow:
+        row = await uow.outbox.get(1)
+        assert row is not None and row.status == "failed"
+    (notice,) = _delivered(harness, ADMIN_TG)
+    assert "could not be delivered" in notice and f"person:{referrer_id}" in notice
+    assert _delivered(harness, 8_800_000) == []
