@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import BotRuntime  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from delivery.flood import ScaledTimer  # noqa: E402
-from delivery.sender import Outgoing, enqueue  # noqa: E402
-from delivery.text import render  # noqa: E402
-from services.clock import SystemClock  # noqa: E402
-from tests.fakes import FakeBotAPI  # noqa: E402
+from bot.app import BotRuntime
+from bot.config import load_settings
+from delivery.flood import ScaledTimer
+from delivery.sender import Outgoing, enqueue
+from delivery.text import render
+from services.clock import SystemClock
+from tests.fakes import FakeBotAPI
 
 
 def _key() -> str:
@@ -95,7 +95,9 @@ async def latency(messages: int, per_second: float) -> dict[str, float]:
                 for n in range(messages):
                     async with runtime.db.uow() as uow:
                         row = enqueue(
-                            uow, Outgoing(20_000 + n % 200, render("lat {n}", n=n)), runtime.clock.now()
+                            uow,
+                            Outgoing(20_000 + n % 200, render("lat {n}", n=n)),
+                            runtime.clock.now(),
                         )
                         await uow.commit()
                     committed[row.id] = time.monotonic()

@@ -18,7 +18,7 @@ from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.sender import Sender
-from handlers import common, texts
+from handlers import common, registration, texts
 from handlers.base import (
     Conversation,
     Services,
@@ -33,7 +33,7 @@ from storage.uow import Database
 
 log = logging.getLogger(__name__)
 
-CONVERSATIONS: list[Conversation] = []
+CONVERSATIONS: list[Conversation] = [*registration.CONVERSATIONS]
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -129,7 +129,12 @@ class BotRuntime:
         )
         self.application.bot_data["services"] = self.services
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
-        for group, handler in [*common.handlers(), *handlers, *common.fallbacks()]:
+        for group, handler in [
+            *common.handlers(),
+            *registration.handlers(),
+            *handlers,
+            *common.fallbacks(),
+        ]:
             self.application.add_handler(handler, group=group)
         self.application.add_error_handler(on_error)
         self.intake = Intake(self.db, self.application, self.clock, poll_timeout=poll_timeout)

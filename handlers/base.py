@@ -66,6 +66,7 @@ class Turn:
     data: dict[str, Any] = field(default_factory=dict)
     replies: list[Outgoing] = field(default_factory=list)
     error: str | None = None
+    notice: str | None = None  # plain text shown on a pressed button (answerCallbackQuery)
 
     @property
     def text(self) -> str | None:
@@ -196,6 +197,11 @@ class Conversation:
             await step.ask(turn)
             await self._save(turn, state)
             return
+        if query is not None and step.accepts_text:
+            turn.notice = texts.BUTTON_EXPIRED  # a button of an earlier question
+            await step.ask(turn)
+            await self._save(turn, state)
+            return
         if query is None and not step.accepts_text:
             turn.say(texts.PLEASE_USE_BUTTONS)
             await step.ask(turn)
@@ -273,7 +279,8 @@ async def run_turn(
             services.sender.enqueue(uow, reply, turn.now)
         await uow.commit()
     if update.callback_query is not None:
-        await update.callback_query.answer()
+        notice = turn.notice[:200] if turn.notice else None
+        await update.callback_query.answer(notice, show_alert=bool(notice))
     if turn.replies:
         services.sender.wake()
 

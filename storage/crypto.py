@@ -111,6 +111,17 @@ def normalise_digits(text: str) -> str:
     return ("+" if text.startswith("+") else "") + digits
 
 
+def normalise_phone(text: str) -> str:
+    """E.164 where the number parses (UK by default), so 0118... and +44118... index alike."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, "GB")
+    except phonenumbers.NumberParseException:
+        return normalise_digits(text)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def normalise_email(text: str) -> str:
     """Case-fold and NFKC so equal addresses index alike."""
     return unicodedata.normalize("NFKC", text.strip()).casefold()

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.crypto import normalise_digits, normalise_email
+from storage.crypto import normalise_digits, normalise_email, normalise_phone
 from storage.types import Encrypted, UTCDateTime, new_uid
 
 NAMING = {
@@ -112,7 +112,7 @@ class Person(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     name = Encrypted()
-    phone = Encrypted(index="phone", normalise=normalise_digits)
+    phone = Encrypted(index="phone", normalise=normalise_phone)
     email = Encrypted(index="email", normalise=normalise_email)
 
     @property
@@ -143,7 +143,7 @@ class ReferrerDetails(Base):
 
     job_title = Encrypted()
     centre_other = Encrypted()
-    mobile = Encrypted(index="phone", normalise=normalise_digits)
+    mobile = Encrypted(index="phone", normalise=normalise_phone)
     secretary_phone = Encrypted()
     fax = Encrypted()
     rejection_reason = Encrypted()

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.crypto import Keyring, normalise_digits, normalise_email
+from storage.crypto import Keyring, normalise_email, normalise_phone
 from storage.models import (
     Centre,
     Clinic,
@@ -67,7 +67,12 @@ class ClinicRepository(_Repository):
 
 
 class PeopleRepository(_Repository):
-    async def get(self, person_id: int) -> Person | None:
+    async def get(self, person_id: int, *, for_update: bool = False) -> Person | None:
+        """One person; `for_update` locks the row (PostgreSQL) for a decision made once."""
+        if for_update:
+            return await self.session.get(
+                Person, person_id, with_for_update=True, populate_existing=True
+            )
         return await self.session.get(Person, person_id)
 
     async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
@@ -92,7 +97,7 @@ class PeopleRepository(_Repository):
         return (await self.session.scalars(query.order_by(Person.id))).all()
 
     async def by_phone(self, phone: str) -> Sequence[Person]:
-        digest = self.keyring.blind_index("phone", normalise_digits(phone))
+        digest = self.keyring.blind_index("phone", normalise_phone(phone))
         return (
             await self.session.scalars(select(Person).where(Person.phone_index == digest))
         ).all()

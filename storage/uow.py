@@ -67,9 +67,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self.session.rollback()
-        finally:
+            # close() rolls back what was not committed but, unlike rollback(), leaves
+            # loaded objects readable for the caller after the unit of work ends.
             await self.session.close()
+        finally:
             if self._writer is not None:
                 self._writer.release()
 

@@ -45,9 +45,7 @@ async def test_webhook_checks_the_secret_and_handles_each_update_once(harness: H
         again = await client.post(url, json=update, headers=headers)
         assert (first.status_code, again.status_code) == (200, 200)
         try:  # refused unread: an error status, or the connection closed on us
-            huge = await client.post(
-                url, content=b"{" + b" " * 2_000_000 + b"}", headers=headers
-            )
+            huge = await client.post(url, content=b"{" + b" " * 2_000_000 + b"}", headers=headers)
             assert huge.status_code in (400, 413)
         except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
             pass
