@@ -61,14 +61,20 @@ INVITE_REFUSED = {
 
 
 PRIVACY = (
-    "<b>What this bot stores</b>\n\n"
-    "• Your Telegram user number (never your @username) to know who you are.\n"
-    "• For referrers: the contact details you give when registering.\n"
-    "• For cases: the patient details and messages needed for their care.\n\n"
-    "Everything personal is encrypted in the service's database and every access is logged. "
+    "<b>What this bot stores, and why</b>\n\n"
+    "• Your Telegram user number (never your @username), to know who you are.\n"
+    "• Referrers: the contact details you give when registering (phone, mobile, secretary, "
+    "email, fax), so the service can reach you and your team quickly.\n"
+    "• Cases: the patient details, questions and answers needed for the patient's care, "
+    "and who saw or changed what (an audit trail).\n\n"
+    "<b>How it is kept.</b> Everything personal is encrypted in the service's database. "
     "Telegram chats are not end-to-end encrypted, so the bot never sends patient details to "
-    "groups, and protects messages with patient details from forwarding and saving.\n\n"
-    "Service phone: {phone}"
+    "groups and protects messages with patient details from forwarding and saving.\n\n"
+    "<b>For how long.</b> Clinical records follow the NHS records retention schedule: 8 "
+    "years after a case is closed for adults, after which messages are deleted and only "
+    "references and the audit trail remain.\n\n"
+    "<b>Removal.</b> To have your registration or details removed, ask the service "
+    "coordinator on {phone}. Patients can send /stop at any time to receive nothing more."
 )
 
 HELP_HEADER = "<b>What you can do</b>"

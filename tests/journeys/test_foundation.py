@@ -259,3 +259,11 @@ async def test_stale_conversation_button_is_answered(bot: Harness) -> None:
     update_id = user.press_data("cv:confirm", last.message_id)
     await bot.handled(update_id)
     assert any("no longer open" in (a or "") for a in user.callback_answers())
+
+
+async def test_privacy_says_what_why_how_long_and_how_to_remove(bot: Harness) -> None:
+    user = bot.fake.user(STRANGER_TG)
+    await bot.handled(user.send_text("/privacy"))
+    text = user.last().plain
+    for words in ("What this bot stores", "encrypted", "8 years", "Removal", "01865 738000"):
+        assert words in text
