@@ -18,7 +18,7 @@ from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.sender import Sender
-from handlers import common, registration, texts
+from handlers import cases, common, queries, registration, texts
 from handlers.base import (
     Conversation,
     Services,
@@ -33,7 +33,11 @@ from storage.uow import Database
 
 log = logging.getLogger(__name__)
 
-CONVERSATIONS: list[Conversation] = [*registration.CONVERSATIONS]
+CONVERSATIONS: list[Conversation] = [
+    *registration.CONVERSATIONS,
+    *cases.CONVERSATIONS,
+    *queries.CONVERSATIONS,
+]
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -132,6 +136,8 @@ class BotRuntime:
         for group, handler in [
             *common.handlers(),
             *registration.handlers(),
+            *cases.handlers(),
+            *queries.handlers(),
             *handlers,
             *common.fallbacks(),
         ]:
@@ -160,6 +166,15 @@ class BotRuntime:
             seconds=self.sweep_seconds,
             args=[self.services],
             id="expire-conversations",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            queries.run_escalations,
+            "interval",
+            seconds=60,
+            args=[self.services, self.settings.ACK_SLA],
+            id="escalations",
             max_instances=1,
             coalesce=True,
         )

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot, InputFile, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
@@ -254,6 +254,18 @@ class Dispatcher:
         protect: bool,
         last: bool,
     ) -> None:
+        if payload.document is not None:
+            name, content = payload.document
+            sent = await self.bot.send_document(
+                chat_id=chat_id,
+                document=InputFile(content, filename=name),
+                caption=text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(payload.buttons),
+                protect_content=protect or None,
+            )
+            await self._record_part(outbox_id, index, total, sent.message_id)
+            return
         sent = await self.bot.send_message(
             chat_id=chat_id,
             text=text,

@@ -9,6 +9,7 @@ messages are sent with `protect_content`.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -58,6 +59,7 @@ class Outgoing:
     recipient_id: int | None = None
     case_id: int | None = None
     query_id: int | None = None
+    document: tuple[str, bytes] | None = None  # (file name, content); `text` is its caption
 
     def payload(self) -> str:
         """What the outbox stores (encrypted) to send this message later."""
@@ -66,6 +68,8 @@ class Outgoing:
             body["buttons"] = [[[b.label, b.data, b.url] for b in row] for row in self.buttons]
         if self.reply_to:
             body["reply_to"] = self.reply_to
+        if self.document:
+            body["document"] = [self.document[0], base64.b64encode(self.document[1]).decode()]
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -76,15 +80,23 @@ class Payload:
     text: str
     buttons: Keyboard | None
     reply_to: int | None
+    document: tuple[str, bytes] | None = None
 
     @classmethod
     def parse(cls, raw: str) -> Payload:
         body = json.loads(raw)
         buttons = [[Button(*b) for b in row] for row in body.get("buttons", [])] or None
-        return cls(body["text"], buttons, body.get("reply_to"))
+        document = body.get("document")
+        return cls(
+            body["text"],
+            buttons,
+            body.get("reply_to"),
+            (document[0], base64.b64decode(document[1])) if document else None,
+        )
 
     def parts(self) -> list[str]:
-        return split_html(self.text)
+        # A document goes in one piece; its caption is kept short by the templates.
+        return [self.text] if self.document else split_html(self.text)
 
 
 def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:

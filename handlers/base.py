@@ -138,6 +138,7 @@ class Turn:
 
 
 _AGAIN = "__again__"
+HANDED_OVER = "__handed_over__"  # a step began another conversation, which saved its own state
 Ask = Callable[[Turn], Awaitable[None]]
 Answer = Callable[[Turn], Awaitable[str]]
 
@@ -215,6 +216,8 @@ class Conversation:
             await self._save(turn, state)
         elif next_state == END:
             await turn.uow.conversations.delete(turn.user_id)
+        elif next_state == HANDED_OVER:
+            pass
         else:
             await self.goto(turn, next_state)
 
@@ -232,6 +235,17 @@ class Conversation:
 def choice_button(label: str, value: str) -> Button:
     """A button whose press is fed to the current conversation step."""
     return Button(label, data=f"{CONVERSATION_PREFIX}{value}")
+
+
+def summary_buttons() -> list[list[Button]]:
+    """Confirm / Edit / Cancel, the end of every conversation."""
+    return [
+        [
+            choice_button("Confirm", "confirm"),
+            choice_button("Edit", "edit"),
+            choice_button("Cancel", "cancel"),
+        ]
+    ]
 
 
 async def run_turn(

@@ -14,7 +14,15 @@ from delivery.sender import Button
 from delivery.text import Html, render
 from handlers import registration_texts as T
 from handlers import texts
-from handlers.base import END, Conversation, Turn, choice_button, has_role, run_turn
+from handlers.base import (
+    END,
+    Conversation,
+    Turn,
+    choice_button,
+    has_role,
+    run_turn,
+    summary_buttons,
+)
 from handlers.common import NO_ROLE_COMMANDS, ROLE_COMMANDS, set_menu
 from services import registration as reg
 from storage.models import PersonStatus, Role
@@ -201,13 +209,7 @@ async def ask_summary(turn: Turn) -> None:
     card = await reg.card_from_answers(turn.uow, _answers(turn))
     turn.say(
         render(T.SUMMARY, card=render_card(card), warning=_warning(card)),
-        [
-            [
-                choice_button(T.CONFIRM, "confirm"),
-                choice_button(T.EDIT, "edit"),
-                choice_button(T.CANCEL, "cancel"),
-            ]
-        ],
+        summary_buttons(),
     )
 
 

@@ -45,7 +45,7 @@ FIELD_LABELS = {
     "fax": "Fax",
 }
 OTHER_CENTRE = "Other"
-CONFIRM, EDIT, CANCEL, BACK = "Confirm", "Edit", "Cancel", "Back to summary"
+BACK = "Back to summary"
 
 SUBMITTED = (
     "Thank you. Your registration has been sent to the service's administrators, who check "

@@ -1,5 +1,7 @@
 """Referrer registration: validating each answer, submitting, approval, contact changes."""
 
+# Valid / Invalid / Checked are re-exported for the handlers.
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -10,6 +12,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from services.answers import Checked, Invalid, Valid
 from storage.models import Person, PersonStatus, ReferrerDetails, Role
 from storage.uow import UnitOfWork
 
@@ -20,23 +23,6 @@ NONE_WORDS = {"none", "no", "n/a", "na", "-"}
 # The contact card's fields, in the SPEC's order; `centre` covers centre and "Other".
 FIELDS = ("full_name", "job_title", "centre", "phone", "mobile", "secretary", "email", "fax")
 OPTIONAL = {"secretary", "fax"}
-
-
-@dataclass(frozen=True)
-class Valid:
-    """An accepted answer: what to store."""
-
-    value: str | None
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """A refused answer: what is wrong, in words for the user."""
-
-    problem: str
-
-
-Checked = Valid | Invalid
 
 
 def check_text(text: str, what: str, limit: int = MAX_NAME) -> Checked:
