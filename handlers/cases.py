@@ -470,6 +470,7 @@ async def allocate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         if case is None:
             turn.say(T.NOT_YOURS.format(ref=turn.args[0]))
             return
+        before = {case.named_clinician_id, case.deputy_id} - {None}
         result = await svc.allocate_by_hand(
             turn.uow, turn.person, case, turn.args[1], turn.args[2], turn.now
         )
@@ -478,6 +479,10 @@ async def allocate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             return
         named, deputy = result
         turn.say(render(T.ALLOCATED, ref=case.ref, named=named.name, deputy=deputy.name))
+        for person_id in before - {named.id, deputy.id}:
+            former = await turn.uow.people.get(person_id)  # type: ignore[arg-type]
+            if former is not None:
+                turn.tell(former, render(T.NO_LONGER_ON_CASE, ref=case.ref), case_id=case.id)
         links = await svc.link_clinicians_for(turn.uow, case.centre_id, case.tumour_type)
         await tell_clinicians(turn, case, named, deputy, links)
         referrer = await turn.uow.people.get(case.referrer_id)

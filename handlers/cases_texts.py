@@ -81,6 +81,10 @@ ALLOCATION_CHANGED = (
     "Case {ref}: your named clinician is now <b>{named}</b>{named_contact}, deputy "
     "<b>{deputy}</b>{deputy_contact}."
 )
+NO_LONGER_ON_CASE = (
+    "Case {ref} has been reallocated by the service coordinator: you are no longer its "
+    "named clinician or deputy."
+)
 ALLOCATE_USAGE = "Usage: /allocate C-12 dr-jones dr-patel (named clinician, then deputy)."
 ALLOCATE_BAD = "{problem}"
 ALLOCATED = "Case {ref}: named clinician {named}, deputy {deputy}. Everyone concerned is told."

@@ -303,6 +303,10 @@ async def test_nobody_fits_goes_to_admins_then_allocate_by_hand(bot: Harness) ->
     assert "named clinician Dr Raj Patel" in done
     assert "Dr Raj Patel" in user.last().plain
     assert "You are the named clinician for case C-1" in bot.fake.user(PATEL).last().plain
+    # Reallocation tells whoever leaves the case.
+    await say(bot, admin, "/allocate C-1 dr-jones dr-bone")
+    assert "no longer its named clinician or deputy" in bot.fake.user(PATEL).last().plain
+    assert "You are the deputy for case C-1" in bot.fake.user(BONE_ONLY).last().plain
 
 
 async def test_bad_referral_answers_get_the_same_question(bot: Harness) -> None:
@@ -367,3 +371,15 @@ async def test_same_patient_again_offers_the_open_case(bot: Harness) -> None:
     note = await say(bot, other, NHS)
     assert "already has an open case with the service" in other.texts()[-2]
     assert "C-1" not in note and "C-1" not in other.texts()[-2]
+
+
+async def test_contact_change_shows_in_the_next_routed_message(bot: Harness) -> None:
+    await _directory(bot)
+    await _referrer(bot)
+    user = bot.fake.user(REFERRER)
+    await say(bot, user, "/contact")
+    await press(bot, user, "Mobile")
+    await say(bot, user, "07911 123459")
+    await _refer(bot, user)
+    named = bot.fake.user(JONES).last().plain
+    assert "07911 123459" in named and "07911 123456" not in named
