@@ -18,7 +18,7 @@ from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.sender import Sender
-from handlers import cases, common, queries, registration, texts
+from handlers import appointments, cases, common, queries, registration, texts
 from handlers.base import (
     Conversation,
     Services,
@@ -37,6 +37,7 @@ CONVERSATIONS: list[Conversation] = [
     *registration.CONVERSATIONS,
     *cases.CONVERSATIONS,
     *queries.CONVERSATIONS,
+    *appointments.CONVERSATIONS,
 ]
 
 
@@ -130,6 +131,8 @@ class BotRuntime:
             service_phone=settings.SERVICE_PHONE,
             bot_username=settings.BOT_USERNAME,
             conversations={c.name: c for c in [*CONVERSATIONS, *conversations]},
+            reminder_offsets=settings.REMINDER_OFFSETS,
+            quiet_hours=settings.QUIET_HOURS,
         )
         self.application.bot_data["services"] = self.services
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
@@ -138,6 +141,7 @@ class BotRuntime:
             *registration.handlers(),
             *cases.handlers(),
             *queries.handlers(),
+            *appointments.handlers(),
             *handlers,
             *common.fallbacks(),
         ]:
@@ -166,6 +170,17 @@ class BotRuntime:
             seconds=self.sweep_seconds,
             args=[self.services],
             id="expire-conversations",
+            max_instances=1,
+            coalesce=True,
+        )
+        # Reminders that fell due while the bot was down: sent if < 6 h late, else missed.
+        await appointments.dispatch_reminders(self.services)
+        self.scheduler.add_job(
+            appointments.dispatch_reminders,
+            "interval",
+            seconds=30,
+            args=[self.services],
+            id="reminders",
             max_instances=1,
             coalesce=True,
         )

@@ -13,7 +13,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,8 @@ class Services:
     service_phone: str
     bot_username: str | None = None
     conversations: dict[str, Conversation] = field(default_factory=dict)
+    reminder_offsets: tuple[timedelta, ...] = ()
+    quiet_hours: tuple[time, time] | None = None
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -151,6 +153,7 @@ class Step:
     answer: Answer
     accepts_text: bool = True
     text_hint: str = texts.PLEASE_TYPE
+    offers_buttons: bool = False  # a text question that also offers a shortcut button
 
 
 @dataclass
@@ -164,12 +167,18 @@ class Conversation:
     on_timeout: str = texts.CONVERSATION_TIMED_OUT
 
     def step(
-        self, state: str, ask: Ask, *, accepts_text: bool = True, text_hint: str = texts.PLEASE_TYPE
+        self,
+        state: str,
+        ask: Ask,
+        *,
+        accepts_text: bool = True,
+        text_hint: str = texts.PLEASE_TYPE,
+        offers_buttons: bool = False,
     ) -> Callable[[Answer], Answer]:
         """Register the answer handler of `state`, asked by `ask`."""
 
         def register(answer: Answer) -> Answer:
-            self.steps[state] = Step(ask, answer, accepts_text, text_hint)
+            self.steps[state] = Step(ask, answer, accepts_text, text_hint, offers_buttons)
             return answer
 
         return register
@@ -198,7 +207,7 @@ class Conversation:
             await step.ask(turn)
             await self._save(turn, state)
             return
-        if query is not None and step.accepts_text:
+        if query is not None and step.accepts_text and not step.offers_buttons:
             turn.notice = texts.BUTTON_EXPIRED  # a button of an earlier question
             await step.ask(turn)
             await self._save(turn, state)

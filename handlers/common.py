@@ -4,6 +4,7 @@ plus the guards that keep the bot in private chats and leave nobody unanswered."
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import ChatType
@@ -36,6 +37,8 @@ BASE_COMMANDS: list[tuple[str, str]] = [
 ]
 ROLE_COMMANDS: dict[str, list[tuple[str, str]]] = {role.value: [] for role in Role}
 NO_ROLE_COMMANDS: list[tuple[str, str]] = []
+# Features that own some /start tokens (patient invitations) look at them first.
+START_HOOKS: list[Callable[[Turn, str], Awaitable[bool]]] = []
 
 
 def commands_for(role: str | None) -> list[tuple[str, str]]:
@@ -77,6 +80,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     async def body(turn: Turn) -> None:
         if turn.args:
+            for hook in START_HOOKS:
+                if await hook(turn, turn.args[0][:128]):
+                    return
             result = await redeem_invite(turn.uow, turn.args[0][:128], turn.user_id, turn.now)
             if isinstance(result, Redeemed):
                 person = result.person

@@ -82,12 +82,14 @@ async def redeem_invite(
         return Refused("rate_limited")
     invite = await uow.invites.by_hash(hash_token(token))
     reason = None
-    if invite is None or invite.person_id is None:
+    if invite is None:
         reason = "unknown"
     elif invite.used_at is not None:
         reason = "used"
     elif invite.expires_at <= now:
         reason = "expired"
+    elif invite.person_id is None:
+        reason = "unknown"  # a patient invitation, handled (unused) by its own feature
     if reason is not None or invite is None:
         uow.invites.add_failure(telegram_user_id, now)
         await uow.audit.record(now, f"tg:{telegram_user_id}", "invite.refused", "", reason=reason)

@@ -106,6 +106,9 @@ class Person(Base):
     email_enc: Mapped[bytes | None] = _enc()
     email_index: Mapped[bytes | None] = _index()
     away_until: Mapped[date | None] = mapped_column(Date)
+    # A patient's case. No foreign key: people and cases reference each other, and a
+    # cycle of constraints would make both tables depend on the other's creation.
+    case_id: Mapped[int | None] = mapped_column(Integer)
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

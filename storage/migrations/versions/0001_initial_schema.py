@@ -111,6 +111,7 @@ def upgrade() -> None:
         sa.Column("email_index", sa.LargeBinary(length=16), nullable=True),
         sa.Column("away_until", sa.Date(), nullable=True),
         sa.Column("reachable", sa.Boolean(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("unreachable_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
