@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.models import Person, Role
+from storage.models import Case, Person, Role
 from storage.uow import UnitOfWork
 
 
 async def dependants_of(uow: UnitOfWork, person: Person) -> Sequence[Person]:
-    """Whom to tell: the named clinician for a patient, the admins for everyone else.
-
-    Until patients are linked to cases, a patient's carers are reached through the
-    admins too, so nobody unreachable goes unnoticed.
-    """
+    """Whom to tell: the named clinician for a patient, the admins for everyone else
+    (and for a patient whose case has no reachable named clinician)."""
+    if person.role == Role.PATIENT and person.case_id is not None:
+        case = await uow.session.get(Case, person.case_id)
+        named = (
+            await uow.people.get(case.named_clinician_id)
+            if case and case.named_clinician_id
+            else None
+        )
+        if named is not None and named.telegram_user_id and named.reachable:
+            return [named]
     admins = await uow.people.by_role(Role.ADMIN)
     return [a for a in admins if a.id != person.id and a.telegram_user_id and a.reachable]
 

@@ -205,3 +205,59 @@ async def test_two_dispatchers_send_each_of_1000_reminders_once(
     assert sent == 1000
     for db in dbs:
         await db.dispose()
+
+
+async def test_reminder_claimed_before_a_crash_is_sent_after_restart(bot: Harness) -> None:
+    await _case_with_patient(bot)
+    await _book_one_stop(bot)
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    await bot.runtime.dispatcher.stop()  # type: ignore[union-attr]  # the sender dies first
+    bot.clock.set(datetime(2026, 11, 29, 9, 1, tzinfo=UTC))
+    assert await dispatch_reminders(bot.runtime.services) == 1  # type: ignore[union-attr]
+    patient = bot.fake.user(PATIENT)
+    assert "Appointment reminder" not in patient.last().plain
+    await bot.restart()
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    assert sum("Appointment reminder" in t for t in patient.texts()) == 1
+
+
+async def test_blocked_patient_gets_nothing_more_and_the_clinician_is_told_once(
+    bot: Harness,
+) -> None:
+    await _case_with_patient(bot)
+    await _book_one_stop(bot)
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    bot.fake.block(PATIENT)
+    services = bot.runtime.services  # type: ignore[union-attr]
+    bot.clock.set(datetime(2026, 11, 29, 9, 1, tzinfo=UTC))
+    await dispatch_reminders(services)
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    bot.clock.set(datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
+    await dispatch_reminders(services)
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    notices = [t for t in bot.fake.user(JONES).texts() if "cannot be reached" in t]
+    assert len(notices) == 1
+    calls = [
+        c
+        for c in bot.fake.calls_to("sendMessage") + bot.fake.calls_to("sendDocument")
+        if str(c.params.get("chat_id")) == str(PATIENT) and c.status == 403
+    ]
+    assert len(calls) == 1
+
+
+async def test_followup_reminds_the_named_clinician_at_nine(bot: Harness) -> None:
+    await _case_with_patient(bot)
+    jones = bot.fake.user(JONES)
+    assert "Usage" in await say(bot, jones, "/followup C-1 soon")
+    set_ = await say(bot, jones, "/followup C-1 3 check the MRI & <biopsy> result")
+    assert "Saturday 28 November 2026 09:00" in set_
+    services = bot.runtime.services  # type: ignore[union-attr]
+    bot.clock.set(datetime(2026, 11, 28, 8, 59, tzinfo=UTC))
+    assert await dispatch_reminders(services) == 0
+    bot.clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    assert await dispatch_reminders(services) == 1
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    assert "check the MRI & <biopsy> result" in jones.last().plain
+    assert "Only the named clinician" in await say(
+        bot, bot.fake.user(REFERRER), "/followup C-1 3 nope"
+    )
