@@ -42,6 +42,7 @@ KIND, WHEN, LOCATION, CONFIRM, CONSENT, REASON, MOVE_WHEN = (
     "reason",
     "move_when",
 )
+CHOOSE = "choose_field"
 booking = Conversation("appointment", start_state=KIND)
 consent = Conversation("consent", start_state=CONSENT)
 cannot_attend = Conversation("cannot_attend", start_state=REASON)
@@ -265,6 +266,29 @@ async def got_when(turn: Turn) -> str:
     return CONFIRM if turn.data.get("editing") else LOCATION
 
 
+async def ask_field(turn: Turn) -> None:
+    """Which detail to change."""
+    turn.say(
+        "Which detail do you want to change?",
+        [
+            [choice_button("Kind", f"f:{KIND}"), choice_button("Date and time", f"f:{WHEN}")],
+            [choice_button("Location", f"f:{LOCATION}"), choice_button("Back", "f:back")],
+        ],
+    )
+
+
+@booking.step(CHOOSE, ask_field, accepts_text=False)
+async def got_field(turn: Turn) -> str:
+    """Re-ask one detail, then back to the summary."""
+    field = (turn.choice or "").removeprefix("f:")
+    if field == "back":
+        return CONFIRM
+    if field not in (KIND, WHEN, LOCATION):
+        return turn.again(texts.PLEASE_USE_BUTTONS)
+    turn.data["editing"] = True
+    return field
+
+
 async def ask_location(turn: Turn) -> None:
     """Location, defaulting by kind."""
     default = svc.DEFAULT_LOCATIONS[turn.data["kind"]]
@@ -304,8 +328,7 @@ async def ask_confirm(turn: Turn) -> None:
 async def got_confirm(turn: Turn) -> str:
     """Book it: reminders for the patient, the .ics to patient and referrer."""
     if turn.choice == "edit":
-        turn.data["editing"] = True
-        return KIND
+        return CHOOSE
     if turn.choice == "cancel":
         turn.say(texts.CANCELLED)
         return END

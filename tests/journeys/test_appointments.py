@@ -42,7 +42,7 @@ async def _case_with_patient(h: Harness, patient_tg: int = PATIENT) -> None:
     assert "already been used" in await say(h, again, f"/start {token.group(1)}")
 
 
-async def _book_one_stop(h: Harness) -> None:
+async def _book_one_stop(h: Harness, edit: bool = False) -> None:
     jones = h.fake.user(JONES)
     await say(h, jones, "/appointment C-1")
     await press(h, jones, "One-stop clinic")
@@ -50,6 +50,21 @@ async def _book_one_stop(h: Harness) -> None:
     await press(h, jones, "Nuffield Orthopaedic Centre, Oxford")
     summary = jones.last().plain
     assert "Monday 30 November 2026 at 09:00" in summary
+    if edit:
+        await press(h, jones, "Edit")
+        await press(h, jones, "Location")
+        assert "Lecture theatre, NOC" in await say(h, jones, "Lecture theatre, NOC")
+        await press(h, jones, "Edit")
+        await press(h, jones, "Date and time")
+        await say(h, jones, "2026-11-01 09:00")
+        assert "That time has passed" in jones.texts()[-2]
+        assert "Tuesday 01 December 2026 at 10:15" in await say(h, jones, "2026-12-01 10:15")
+        await press(h, jones, "Edit")
+        await press(h, jones, "Location")
+        await press(h, jones, "Nuffield Orthopaedic Centre, Oxford")
+        await press(h, jones, "Edit")
+        await press(h, jones, "Date and time")
+        await press(h, jones, "Next one-stop clinic: 2026-11-30 09:00")
     assert "Booked" in await press(h, jones, "Confirm")
 
 
@@ -109,7 +124,7 @@ async def test_enrol_book_remind_and_answer(bot: Harness) -> None:
 
 async def test_move_cancel_and_stop(bot: Harness) -> None:
     await _case_with_patient(bot)
-    await _book_one_stop(bot)
+    await _book_one_stop(bot, edit=True)
     jones = bot.fake.user(JONES)
     await say(bot, jones, "/appointments C-1")
     await press(bot, jones, "Move")
