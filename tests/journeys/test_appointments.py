@@ -120,6 +120,12 @@ async def test_enrol_book_remind_and_answer(bot: Harness) -> None:
     mine = await say(bot, patient, "/appointments")
     assert "One-stop clinic" in mine and "01865 738000" in mine
     assert "There is no case C-1" in await say(bot, patient, "/case C-1")
+    # Someone else pressing a copy of the patient's reminder button learns nothing.
+    other = bot.fake.user(OTHER_PATIENT)
+    await say(bot, other, "/start")
+    await bot.handled(other.press_data("rm:y:1", other.last().message_id))
+    assert other.callback_answers()[-1] == "That reminder is not yours."
+    assert "One-stop" not in await say(bot, other, "/appointments")
 
 
 async def test_move_cancel_and_stop(bot: Harness) -> None:
