@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -306,6 +306,30 @@ async def run_turn(
         await update.callback_query.answer(notice, show_alert=bool(notice))
     if turn.replies:
         services.sender.wake()
+
+
+TurnBody = Callable[[Turn], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def for_roles(*roles: Role, refusal: str) -> Callable[[TurnBody], Handler]:
+    """A command for active people of `roles`; anyone else gets `refusal`."""
+
+    def wrap(body: TurnBody) -> Handler:
+        async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            async def guarded(turn: Turn) -> None:
+                if not has_role(turn.person, roles):
+                    turn.say(refusal)
+                    return
+                await body(turn)
+
+            await run_turn(update, context, guarded)
+
+        handler.__doc__ = body.__doc__
+        handler.__name__ = body.__name__
+        return handler
+
+    return wrap
 
 
 def frames_only(exc: BaseException) -> str:

@@ -21,7 +21,16 @@ from delivery.sender import Button, to_person
 from delivery.text import Html, render
 from handlers import cases_texts as T
 from handlers import texts
-from handlers.base import END, Conversation, Services, Turn, choice_button, has_role, run_turn
+from handlers.base import (
+    END,
+    Conversation,
+    Services,
+    Turn,
+    choice_button,
+    for_roles,
+    has_role,
+    run_turn,
+)
 from handlers.cases import _referrer_gate, today
 from services import cases as svc
 from services import queries as qsvc
@@ -393,72 +402,54 @@ async def telegram_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 # --- Clinicians' lists and availability ---------------------------------------------
 
 
-async def queue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
+async def queue_command(turn: Turn) -> None:
     """/queue: a clinician's open queries, oldest first."""
-
-    async def body(turn: Turn) -> None:
-        if not has_role(turn.person, [Role.CLINICIAN]):
-            turn.say(T.FOR_CLINICIANS)
-            return
-        assert turn.person is not None
-        queue = await qsvc.open_queries_for(turn.uow, turn.person)
-        if not queue:
-            turn.say(T.QUEUE_EMPTY)
-            return
-        tz = turn.services.timezone
-        lines = [
-            render(
-                T.QUEUE_LINE,
-                qref=q.ref,
-                ref=f"C-{q.case_id}",
-                state="not yet acknowledged" if q.status == "open" else "acknowledged",
-                asked=q.created_at.astimezone(tz).strftime("%d %b %H:%M"),
-            )
-            for q in queue
-        ]
-        turn.say(Html("\n".join([T.QUEUE_HEADER, "", *lines])))
-
-    await run_turn(update, context, body)
+    assert turn.person is not None
+    queue = await qsvc.open_queries_for(turn.uow, turn.person)
+    if not queue:
+        turn.say(T.QUEUE_EMPTY)
+        return
+    tz = turn.services.timezone
+    lines = [
+        render(
+            T.QUEUE_LINE,
+            qref=q.ref,
+            ref=f"C-{q.case_id}",
+            state="not yet acknowledged" if q.status == "open" else "acknowledged",
+            asked=q.created_at.astimezone(tz).strftime("%d %b %H:%M"),
+        )
+        for q in queue
+    ]
+    turn.say(Html("\n".join([T.QUEUE_HEADER, "", *lines])))
 
 
-async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
+async def away_command(turn: Turn) -> None:
     """/away YYYY-MM-DD: new queries go to the deputy until then."""
-
-    async def body(turn: Turn) -> None:
-        if not has_role(turn.person, [Role.CLINICIAN]):
-            turn.say(T.FOR_CLINICIANS)
-            return
-        assert turn.person is not None
-        if len(turn.args) != 1:
-            turn.say(T.AWAY_USAGE)
-            return
-        try:
-            until = date.fromisoformat(turn.args[0])
-        except ValueError:
-            until = None
-        if until is None or until < today(turn):
-            turn.say(T.AWAY_BAD_DATE)
-            return
-        turn.person.away_until = until
-        await turn.uow.audit.record(turn.now, turn.person.ref, "clinician.away", until=str(until))
-        turn.say(T.AWAY_SET.format(until=until.strftime("%d %B %Y")))
-
-    await run_turn(update, context, body)
+    assert turn.person is not None
+    if len(turn.args) != 1:
+        turn.say(T.AWAY_USAGE)
+        return
+    try:
+        until = date.fromisoformat(turn.args[0])
+    except ValueError:
+        until = None
+    if until is None or until < today(turn):
+        turn.say(T.AWAY_BAD_DATE)
+        return
+    turn.person.away_until = until
+    await turn.uow.audit.record(turn.now, turn.person.ref, "clinician.away", until=str(until))
+    turn.say(T.AWAY_SET.format(until=until.strftime("%d %B %Y")))
 
 
-async def back_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
+async def back_command(turn: Turn) -> None:
     """/back: available again."""
-
-    async def body(turn: Turn) -> None:
-        if not has_role(turn.person, [Role.CLINICIAN]):
-            turn.say(T.FOR_CLINICIANS)
-            return
-        assert turn.person is not None
-        turn.person.away_until = None
-        await turn.uow.audit.record(turn.now, turn.person.ref, "clinician.back")
-        turn.say(T.BACK)
-
-    await run_turn(update, context, body)
+    assert turn.person is not None
+    turn.person.away_until = None
+    await turn.uow.audit.record(turn.now, turn.person.ref, "clinician.back")
+    turn.say(T.BACK)
 
 
 async def run_escalations(services: Services, sla: timedelta) -> int:
