@@ -32,7 +32,7 @@ from storage.uow import Database, UnitOfWork
 log = logging.getLogger(__name__)
 
 INLINE_ATTEMPTS = 4
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=10)  # longer than any send with its in-place retries
 CLAIM_BATCH = 200
 UNREACHABLE_ERRORS = ("chat not found", "user not found", "peer_id_invalid", "bot was blocked")
 
@@ -86,6 +86,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._on_the_wire: set[asyncio.Task[None]] = set()
+        self._sending: set[int] = set()  # outbox ids this process is sending now
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -130,7 +131,9 @@ class Dispatcher:
         now = self.clock.now()
         async with self.db.uow() as uow:
             rows = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH)
-            work = [await self._work(uow, row) for row in rows]
+            # A lease that ran out on a message this process is still sending comes back
+            # from the claim (renewed); sending it again would be a duplicate.
+            work = [await self._work(uow, row) for row in rows if row.id not in self._sending]
             await uow.commit()
         for item in work:
             task = asyncio.create_task(self._chat_sender(item))
@@ -157,7 +160,12 @@ class Dispatcher:
     async def _chat_sender(self, work: _Work | None) -> None:
         """Send a chat's messages one after another while the next one is due."""
         while work is not None:
-            if not await self._deliver(work):
+            self._sending.add(work.outbox_id)
+            try:
+                delivered = await self._deliver(work)
+            finally:
+                self._sending.discard(work.outbox_id)
+            if not delivered:
                 return  # retrying later or undeliverable: later messages wait their turn
             now = self.clock.now()
             async with self.db.uow() as uow:
