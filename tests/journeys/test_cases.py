@@ -383,3 +383,21 @@ async def test_contact_change_shows_in_the_next_routed_message(bot: Harness) -> 
     await _refer(bot, user)
     named = bot.fake.user(JONES).last().plain
     assert "07911 123459" in named and "07911 123456" not in named
+
+
+async def test_pass_to_deputy_moves_the_query_and_tells_the_referrer(bot: Harness) -> None:
+    await _directory(bot)
+    await _referrer(bot)
+    user = bot.fake.user(REFERRER)
+    await _refer(bot, user)
+    await say(bot, user, "/ask C-1")
+    await say(bot, user, "Who will see the patient on Monday?")
+    jones, patel = bot.fake.user(JONES), bot.fake.user(PATEL)
+    assert "You passed Q-1 to Dr Raj Patel" in await press(bot, jones, "Pass to deputy")
+    handed = patel.last()
+    assert "passed to you by Dr Alice Jones" in handed.plain and "Monday" in handed.plain
+    assert "now with the deputy, Dr Raj Patel" in user.last().plain
+    assert "Q-1 on C-1" in await say(bot, patel, "/queue")
+    assert "no open queries" in await say(bot, jones, "/queue")
+    await bot.handled(patel.reply_to(handed.message_id, "I will, at 09:00."))
+    assert "I will, at 09:00." in user.last().plain and "Dr Raj Patel (deputy)" in user.last().plain
