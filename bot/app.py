@@ -73,6 +73,7 @@ def build_application(settings: Settings, token: str) -> Application:
         .token(token)
         .base_url(settings.TELEGRAM_API_BASE_URL)
         .updater(None)
+        .job_queue(None)  # timers live in the database, driven by our own scheduler
         .concurrent_updates(False)
         .connect_timeout(settings.TELEGRAM_TIMEOUT)
         .read_timeout(settings.TELEGRAM_TIMEOUT)
