@@ -21,6 +21,7 @@ from handlers.base import (
     has_role,
     run_turn,
     summary_buttons,
+    summary_choice,
 )
 from handlers.cases import today
 from handlers.common import ROLE_COMMANDS, START_HOOKS
@@ -327,13 +328,8 @@ async def ask_confirm(turn: Turn) -> None:
 @booking.step(CONFIRM, ask_confirm, accepts_text=False)
 async def got_confirm(turn: Turn) -> str:
     """Book it: reminders for the patient, the .ics to patient and referrer."""
-    if turn.choice == "edit":
-        return CHOOSE
-    if turn.choice == "cancel":
-        turn.say(texts.CANCELLED)
-        return END
-    if turn.choice != "confirm":
-        return turn.again(texts.PLEASE_USE_BUTTONS)
+    if (elsewhere := summary_choice(turn, CHOOSE)) is not None:
+        return elsewhere
     case = await _staff_case(turn, f"C-{turn.data['case_id']}")
     if case is None or turn.person is None:
         return END

@@ -257,6 +257,18 @@ def summary_buttons() -> list[list[Button]]:
     ]
 
 
+def summary_choice(turn: Turn, edit_state: str) -> str | None:
+    """Edit / Cancel / a stray press on a summary; None when Confirm was pressed."""
+    if turn.choice == "edit":
+        return edit_state
+    if turn.choice == "cancel":
+        turn.say(texts.CANCELLED)
+        return END
+    if turn.choice != "confirm":
+        return turn.again(texts.PLEASE_USE_BUTTONS)
+    return None
+
+
 async def run_turn(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,

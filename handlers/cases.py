@@ -19,6 +19,7 @@ from handlers.base import (
     has_role,
     run_turn,
     summary_buttons,
+    summary_choice,
 )
 from handlers.common import ROLE_COMMANDS
 from handlers.registration import _referrer_gate, render_card
@@ -219,13 +220,8 @@ def _show_date(iso: str) -> str:
 @referral.step(CONFIRM, ask_confirm, accepts_text=False)
 async def got_confirm(turn: Turn) -> str:
     """Confirm opens the case, allocates, and tells everyone concerned."""
-    if turn.choice == "edit":
-        return CHOOSE_FIELD
-    if turn.choice == "cancel":
-        turn.say(texts.CANCELLED)
-        return END
-    if turn.choice != "confirm":
-        return turn.again(texts.PLEASE_USE_BUTTONS)
+    if (elsewhere := summary_choice(turn, CHOOSE_FIELD)) is not None:
+        return elsewhere
     if not _referrer_gate(turn):
         return END
     assert turn.person is not None

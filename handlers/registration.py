@@ -22,6 +22,7 @@ from handlers.base import (
     has_role,
     run_turn,
     summary_buttons,
+    summary_choice,
 )
 from handlers.common import NO_ROLE_COMMANDS, ROLE_COMMANDS, set_menu
 from services import registration as reg
@@ -216,13 +217,8 @@ async def ask_summary(turn: Turn) -> None:
 @registration.step(SUMMARY, ask_summary, accepts_text=False)
 async def got_summary(turn: Turn) -> str:
     """Confirm creates a pending referrer and tells the admins; Edit; Cancel."""
-    if turn.choice == "edit":
-        return CHOOSE_FIELD
-    if turn.choice == "cancel":
-        turn.say(texts.CANCELLED)
-        return END
-    if turn.choice != "confirm":
-        return turn.again(texts.PLEASE_USE_BUTTONS)
+    if (elsewhere := summary_choice(turn, CHOOSE_FIELD)) is not None:
+        return elsewhere
     result = await reg.submit_registration(turn.uow, turn.user_id, _answers(turn), turn.now)
     if isinstance(result, reg.AlreadyKnown):
         turn.say(_already_registered(result.person.role, result.person.status))
