@@ -13,6 +13,7 @@ import os
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -27,16 +28,24 @@ class DecryptionError(Exception):
     """A stored value could not be decrypted: wrong row, tampered, or unknown key."""
 
 
+@lru_cache(maxsize=64)
 def key_id(key: bytes) -> bytes:
     """A short public identifier of a key (never the key itself)."""
     return hmac.new(key, b"sarcoma-referral-bot key id", hashlib.sha256).digest()[:4]
 
 
+@lru_cache(maxsize=64)
 def derive_subkey(master: bytes, purpose: str) -> bytes:
     """A separate key per use, so one leaked use never exposes the others."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
         master
     )
+
+
+@lru_cache(maxsize=16)
+def _cipher(key: bytes) -> AESGCM:
+    # Key schedules are set up once per key, not once per field read.
+    return AESGCM(key)
 
 
 def associated_data(table: str, column: str, row: str) -> bytes:
@@ -71,7 +80,7 @@ class Keyring:
     def encrypt(self, plaintext: str, aad: bytes) -> bytes:
         """Encrypt text under the first key."""
         nonce = os.urandom(12)
-        sealed = AESGCM(self.keys[0]).encrypt(nonce, plaintext.encode("utf-8"), aad)
+        sealed = _cipher(self.keys[0]).encrypt(nonce, plaintext.encode("utf-8"), aad)
         return bytes([VERSION]) + self.current_id + nonce + sealed
 
     def decrypt(self, blob: bytes, aad: bytes) -> str:
@@ -82,7 +91,7 @@ class Keyring:
         for key in self.keys:
             if key_id(key) == kid:
                 try:
-                    return AESGCM(key).decrypt(nonce, sealed, aad).decode("utf-8")
+                    return _cipher(key).decrypt(nonce, sealed, aad).decode("utf-8")
                 except InvalidTag:
                     raise DecryptionError(
                         f"{aad.decode()}: authentication failed (value moved from another "

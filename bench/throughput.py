@@ -1,0 +1,238 @@
+"""Update throughput: this bot against a bare python-telegram-bot echo bot.
+
+Both run in this process against the HTTP Bot API fake with flood limits off, so the
+HTTP stack is included. Each of `--users` users sends updates closed-loop (the next one
+after the bot's answer to the previous). This bot gets a realistic mix per user: /case on
+their own case, /cases, /ask C-n and the question, /help. Reports updates/s, the ratio,
+and p50/p95/p99 from an update entering the fake to the bot's answer in that chat.
+`--cases` seeds extra cases (with messages) to see how cost grows with data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot.app import BotRuntime
+from bot.config import load_settings
+from services.clock import SystemClock
+from storage.crypto import Keyring
+from storage.models import Case, Person, PersonStatus, ReferrerDetails, Role, ThreadMessage
+from storage.types import new_uid
+from storage.uow import Database
+from tests.fakes import FakeBotAPI, FakeUser
+
+FIRST_USER = 100_000
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+async def _drive(
+    fake: FakeBotAPI, users: list[FakeUser], script: list[str], rounds: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+
+    async def one(index: int, user: FakeUser) -> None:
+        for _ in range(rounds):
+            for text in script:
+                text = text.replace("{case}", f"C-{index + 1}")
+                seen = len(user.messages())
+                started = time.monotonic()
+                user.send_text(text)
+                await fake.wait_for(
+                    lambda seen=seen: len(user.messages()) > seen,  # type: ignore[misc]
+                    30,
+                    "an answer",
+                )
+                latencies.append(time.monotonic() - started)
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(i, u) for i, u in enumerate(users)))
+    elapsed = time.monotonic() - started
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "updates": len(latencies),
+        "updates_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p95_ms": round(q[94] * 1000, 1),
+        "p99_ms": round(q[98] * 1000, 1),
+    }
+
+
+async def bare(users: int, rounds: int, script_len: int) -> dict[str, Any]:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await update.message.reply_text(update.message.text or "?")
+
+    async with FakeBotAPI() as fake:
+        app = Application.builder().token(fake.token).base_url(fake.base_url).build()
+        app.add_handler(MessageHandler(filters.ALL, echo))
+        async with app:
+            await app.start()
+            assert app.updater is not None
+            await app.updater.start_polling(poll_interval=0, timeout=1)
+            people = [fake.user(FIRST_USER + i) for i in range(users)]
+            result = await _drive(fake, people, [f"echo {n}" for n in range(script_len)], rounds)
+            await app.updater.stop()
+            await app.stop()
+    return result
+
+
+async def seed(db: Database, users: int, extra_cases: int) -> None:
+    now = SystemClock().now()
+    async with db.uow() as uow:
+        clinicians = []
+        for n, spec in enumerate(("bone,soft_tissue", "soft_tissue", "bone")):
+            person = Person(
+                role=Role.CLINICIAN,
+                name=f"Dr Clinician {n}",
+                specialties=spec,
+                telegram_user_id=90_000 + n,
+                created_at=now,
+            )
+            uow.people.add(person)
+            clinicians.append(person)
+        await uow.flush()
+        for i in range(users):
+            referrer = Person(
+                role=Role.REFERRER,
+                status=PersonStatus.ACTIVE,
+                name=f"Dr Referrer {i}",
+                telegram_user_id=FIRST_USER + i,
+                phone="+441183225111",
+                email=f"r{i}@nhs.net",
+                created_at=now,
+            )
+            uow.people.add(referrer)
+            await uow.flush()
+            uow.people.add_details(
+                ReferrerDetails(
+                    person_id=referrer.id, job_title="Consultant", mobile="+447911123456"
+                )
+            )
+            uow.session.add(
+                Case(
+                    referrer_id=referrer.id,
+                    nhs_number="9434765919",
+                    date_of_birth="1970-05-04",
+                    site="Thigh",
+                    summary="Mass",
+                    tumour_type="soft_tissue",
+                    urgency="routine",
+                    status="open",
+                    named_clinician_id=clinicians[0].id,
+                    deputy_id=clinicians[1].id,
+                    created_at=now,
+                )
+            )
+        await uow.flush()
+        if extra_cases:
+            keyring = uow.keyring
+            case_rows, message_rows = [], []
+            for _ in range(extra_cases):
+                uid = new_uid()
+                case_rows.append(
+                    {
+                        "uid": uid,
+                        "referrer_id": clinicians[2].id,
+                        "tumour_type": "bone",
+                        "urgency": "routine",
+                        "status": "closed",
+                        "created_at": now,
+                        "summary_enc": keyring.encrypt("old case", f"cases.summary.{uid}".encode()),
+                    }
+                )
+            for start in range(0, len(case_rows), 5000):
+                await uow.session.execute(insert(Case), case_rows[start : start + 5000])
+            first_extra = users + 1
+            for n in range(extra_cases * 10):
+                uid = new_uid()
+                message_rows.append(
+                    {
+                        "uid": uid,
+                        "case_id": first_extra + n % extra_cases,
+                        "created_at": now,
+                        "body_enc": keyring.encrypt(
+                            "old message", f"thread_messages.body.{uid}".encode()
+                        ),
+                    }
+                )
+                if len(message_rows) == 5000:
+                    await uow.session.execute(insert(ThreadMessage), message_rows)
+                    message_rows = []
+            if message_rows:
+                await uow.session.execute(insert(ThreadMessage), message_rows)
+        await uow.commit()
+
+
+async def ours(users: int, rounds: int, extra_cases: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        keys = Keyring((secrets.token_bytes(32),), secrets.token_bytes(32))
+        db = Database(url, keys)
+        await db.migrate()
+        await seed(db, users, extra_cases)
+        await db.dispose()
+        async with FakeBotAPI() as fake:
+            settings = load_settings(
+                TELEGRAM_BOT_TOKEN=fake.token,
+                TELEGRAM_API_BASE_URL=fake.base_url,
+                DATABASE_URL=url,
+                ENCRYPTION_KEYS=_b64(keys.keys[0]),
+                INDEX_KEY=_b64(keys.index_key),
+                SEND_GLOBAL_RATE=100_000,
+                SEND_PER_CHAT_RATE=100_000,
+                SEND_PER_CHAT_BURST=1000,
+            )
+            runtime = BotRuntime(settings, poll_timeout=1)
+            await runtime.start()
+            people = [fake.user(FIRST_USER + i) for i in range(users)]
+            script = [
+                "/case {case}",
+                "/cases",
+                "/ask {case}",
+                "Is an MRI enough before the clinic?",
+                "/help",
+            ]
+            result = await _drive(fake, people, script, rounds)
+            await runtime.stop()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cases", type=int, default=0, help="extra closed cases (x10 messages)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result: dict[str, Any] = {"bare_ptb_echo": asyncio.run(bare(args.users, args.rounds, 5))}
+    result["this_bot"] = asyncio.run(ours(args.users, args.rounds, args.cases))
+    result["ratio"] = round(
+        result["this_bot"]["updates_per_s"] / result["bare_ptb_echo"]["updates_per_s"], 3
+    )
+    result["extra_cases"] = args.cases
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
