@@ -18,6 +18,7 @@ from handlers.base import (
     Services,
     Turn,
     choice_button,
+    edit_choice,
     has_role,
     run_turn,
     summary_buttons,
@@ -281,13 +282,7 @@ async def ask_field(turn: Turn) -> None:
 @booking.step(CHOOSE, ask_field, accepts_text=False)
 async def got_field(turn: Turn) -> str:
     """Re-ask one detail, then back to the summary."""
-    field = (turn.choice or "").removeprefix("f:")
-    if field == "back":
-        return CONFIRM
-    if field not in (KIND, WHEN, LOCATION):
-        return turn.again(texts.PLEASE_USE_BUTTONS)
-    turn.data["editing"] = True
-    return field
+    return edit_choice(turn, (KIND, WHEN, LOCATION), CONFIRM)
 
 
 async def ask_location(turn: Turn) -> None:

@@ -269,6 +269,17 @@ def summary_choice(turn: Turn, edit_state: str) -> str | None:
     return None
 
 
+def edit_choice(turn: Turn, fields: Iterable[str], back_state: str) -> str:
+    """After Edit: the chosen field's question (answered, it returns to the summary)."""
+    field = (turn.choice or "").removeprefix("f:")
+    if field == "back":
+        return back_state
+    if field not in set(fields):
+        return turn.again(texts.PLEASE_USE_BUTTONS)
+    turn.data["editing"] = True
+    return field
+
+
 async def run_turn(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,

@@ -16,6 +16,8 @@ from handlers.base import (
     Conversation,
     Turn,
     choice_button,
+    edit_choice,
+    for_roles,
     has_role,
     run_turn,
     summary_buttons,
@@ -242,13 +244,7 @@ async def ask_field(turn: Turn) -> None:
 @referral.step(CHOOSE_FIELD, ask_field, accepts_text=False)
 async def got_field(turn: Turn) -> str:
     """Re-ask one detail, then back to the summary."""
-    field = (turn.choice or "").removeprefix("f:")
-    if field == "back":
-        return CONFIRM
-    if field not in ORDER:
-        return turn.again(texts.PLEASE_USE_BUTTONS)
-    turn.data["editing"] = True
-    return field
+    return edit_choice(turn, ORDER, CONFIRM)
 
 
 def contact_suffix(person: Person | None) -> Html:
@@ -420,35 +416,30 @@ async def case_view(turn: Turn, case: Case) -> Html:
     )
 
 
-async def cases_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_roles(
+    Role.REFERRER, Role.CLINICIAN, Role.LINK_CLINICIAN, Role.ADMIN, refusal=T.NO_CASES_FOR_YOU
+)
+async def cases_command(turn: Turn) -> None:
     """/cases: one's cases, newest first."""
-
-    async def body(turn: Turn) -> None:
-        person = turn.person
-        if person is None or not has_role(
-            person, [Role.REFERRER, Role.CLINICIAN, Role.LINK_CLINICIAN, Role.ADMIN]
-        ):
-            turn.say(T.NOT_YOURS.format(ref="").replace(" that you can see", "s you can see"))
-            return
-        cases = await svc.cases_of(turn.uow, person)
-        if not cases:
-            turn.say(T.NO_OPEN_CASES)
-            return
-        tz = turn.services.timezone
-        lines = [
-            render(
-                T.CASE_LINE,
-                ref=c.ref,
-                tumour=T.TUMOUR_TYPES[c.tumour_type],
-                urgency=T.URGENCIES[c.urgency],
-                status=c.status,
-                opened=c.created_at.astimezone(tz).strftime("%d %b %Y"),
-            )
-            for c in cases
-        ]
-        turn.say(Html("\n".join([T.CASES_HEADER, "", *lines])))
-
-    await run_turn(update, context, body)
+    person = turn.person
+    assert person is not None
+    cases = await svc.cases_of(turn.uow, person)
+    if not cases:
+        turn.say(T.NO_OPEN_CASES)
+        return
+    tz = turn.services.timezone
+    lines = [
+        render(
+            T.CASE_LINE,
+            ref=c.ref,
+            tumour=T.TUMOUR_TYPES[c.tumour_type],
+            urgency=T.URGENCIES[c.urgency],
+            status=c.status,
+            opened=c.created_at.astimezone(tz).strftime("%d %b %Y"),
+        )
+        for c in cases
+    ]
+    turn.say(Html("\n".join([T.CASES_HEADER, "", *lines])))
 
 
 async def allocate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

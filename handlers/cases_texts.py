@@ -90,6 +90,7 @@ ALLOCATE_BAD = "{problem}"
 ALLOCATED = "Case {ref}: named clinician {named}, deputy {deputy}. Everyone concerned is told."
 
 NOT_YOURS = "There is no case {ref} that you can see."
+NO_CASES_FOR_YOU = "There are no cases you can see."
 NO_OPEN_CASES = "You have no open cases. /refer opens one."
 CASES_HEADER = "<b>Your cases</b>"
 CASE_LINE = "{ref} — {tumour}, {urgency}, {status}, opened {opened}"

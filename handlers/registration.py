@@ -19,6 +19,7 @@ from handlers.base import (
     Conversation,
     Turn,
     choice_button,
+    edit_choice,
     has_role,
     run_turn,
     summary_buttons,
@@ -259,13 +260,7 @@ async def ask_field(turn: Turn) -> None:
 @registration.step(CHOOSE_FIELD, ask_field, accepts_text=False)
 async def got_field(turn: Turn) -> str:
     """Re-ask the chosen field, then come back to the summary."""
-    field = (turn.choice or "").removeprefix("f:")
-    if field == "back":
-        return SUMMARY
-    if field not in reg.FIELDS:
-        return turn.again(texts.PLEASE_USE_BUTTONS)
-    turn.data["editing"] = True
-    return field
+    return edit_choice(turn, reg.FIELDS, SUMMARY)
 
 
 def _already_registered(role: str, status: str) -> str | Html:

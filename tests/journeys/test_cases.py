@@ -401,3 +401,20 @@ async def test_pass_to_deputy_moves_the_query_and_tells_the_referrer(bot: Harnes
     assert "no open queries" in await say(bot, jones, "/queue")
     await bot.handled(patel.reply_to(handed.message_id, "I will, at 09:00."))
     assert "I will, at 09:00." in user.last().plain and "Dr Raj Patel (deputy)" in user.last().plain
+
+
+async def test_cases_lists_only_what_each_person_may_see(bot: Harness) -> None:
+    await _directory(bot)
+    await _referrer(bot)
+    await _referrer(bot, OTHER_REFERRER, "Dr Other Referrer")
+    await _refer(bot, bot.fake.user(REFERRER))
+    await _refer(bot, bot.fake.user(OTHER_REFERRER), tumour="Bone", nhs="943 476 5927")
+    mine = await say(bot, bot.fake.user(REFERRER), "/cases")
+    assert "C-1 — Soft tissue, Urgent, open" in mine and "C-2" not in mine
+    assert "C-2 — Bone" in await say(bot, bot.fake.user(OTHER_REFERRER), "/cases")
+    centre = await say(bot, bot.fake.user(KHAN), "/cases")
+    assert "C-1" in centre and "C-2" in centre  # both referrers are at the link's centre
+    assert "C-1" not in await say(bot, bot.fake.user(BONE_ONLY), "/cases")
+    assert "There are no cases you can see." == await say(bot, bot.fake.user(STRANGER), "/cases")
+    help_text = await say(bot, bot.fake.user(REFERRER), "/help")
+    assert "/refer" in help_text and "/ask" in help_text and "/allocate" not in help_text
