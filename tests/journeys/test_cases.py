@@ -415,6 +415,6 @@ async def test_cases_lists_only_what_each_person_may_see(bot: Harness) -> None:
     centre = await say(bot, bot.fake.user(KHAN), "/cases")
     assert "C-1" in centre and "C-2" in centre  # both referrers are at the link's centre
     assert "C-1" not in await say(bot, bot.fake.user(BONE_ONLY), "/cases")
-    assert "There are no cases you can see." == await say(bot, bot.fake.user(STRANGER), "/cases")
+    assert await say(bot, bot.fake.user(STRANGER), "/cases") == "There are no cases you can see."
     help_text = await say(bot, bot.fake.user(REFERRER), "/help")
     assert "/refer" in help_text and "/ask" in help_text and "/allocate" not in help_text
