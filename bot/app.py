@@ -13,6 +13,8 @@ from telegram.error import TelegramError
 from telegram.ext import Application, BaseHandler, ContextTypes, TypeHandler
 
 from bot.config import Settings
+from bot.health import HealthServer
+from bot.leadership import AdvisoryLock, Leadership, SoleProcess, asyncpg_connector
 from bot.webhook import WebhookServer
 from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
@@ -27,6 +29,7 @@ from handlers.base import (
     frames_only,
     services_of,
 )
+from monitoring.metrics import DeliveryCounts, Metrics
 from services.clock import Clock, SystemClock
 from storage.crypto import Keyring
 from storage.uow import Database
@@ -109,6 +112,16 @@ class BotRuntime:
             Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
             **(engine_kwargs or {}),
         )
+        self.leadership: Leadership
+        if self.db.dialect == "postgresql":
+            connect_args = dict((engine_kwargs or {}).get("connect_args", {}) or {})  # type: ignore[call-overload]
+            self.leadership = AdvisoryLock(
+                asyncpg_connector(settings.DATABASE_URL, connect_args),
+                check_seconds=settings.LEADER_CHECK_SECONDS,
+            )
+        else:
+            self.leadership = SoleProcess(settings.DATABASE_URL)
+        self.metrics = Metrics()
         self.application = build_application(settings, token)
         self.flood = FloodControl(
             settings.SEND_GLOBAL_RATE,
@@ -134,6 +147,7 @@ class BotRuntime:
             conversations={c.name: c for c in [*CONVERSATIONS, *conversations]},
             reminder_offsets=settings.REMINDER_OFFSETS,
             quiet_hours=settings.QUIET_HOURS,
+            metrics=self.metrics,
         )
         self.application.bot_data["services"] = self.services
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
@@ -148,13 +162,43 @@ class BotRuntime:
         ]:
             self.application.add_handler(handler, group=group)
         self.application.add_error_handler(on_error)
-        self.intake = Intake(self.db, self.application, self.clock, poll_timeout=poll_timeout)
+        self.intake = Intake(
+            self.db,
+            self.application,
+            self.clock,
+            poll_timeout=poll_timeout,
+            recheck_seconds=1.0 if self.db.dialect == "postgresql" else None,
+            on_conflict=self.leadership.conflict,
+            on_handled=lambda outcome: self.metrics.updates_handled.labels(outcome).inc(),
+        )
+        stats = self.dispatcher.stats
+        self.metrics.delivery = lambda: DeliveryCounts(
+            stats.sent, stats.retried, stats.failed, stats.unreachable
+        )
+        self.metrics.is_holder = lambda: self.leadership.is_holder
+        self.health = HealthServer(
+            self.db,
+            self.clock,
+            self.metrics,
+            lambda: self.leadership.role,
+            listen=settings.HEALTH_LISTEN,
+            port=settings.HEALTH_PORT,
+        )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.sweep_seconds = sweep_seconds
         self.webhook: WebhookServer | None = None
 
     async def start(self) -> None:
-        """Migrate, connect to Telegram, catch up on stored work, then take updates."""
+        """Migrate, connect to Telegram, start scheduled work, then compete to take updates."""
+        if isinstance(self.leadership, SoleProcess):
+            self.leadership.acquire()  # refuse before touching a file another process uses
+        try:
+            await self._start()
+        except BaseException:
+            await self.leadership.stop()
+            raise
+
+    async def _start(self) -> None:
         await self.db.migrate()
         await self.application.initialize()
         await self.application.start()
@@ -162,20 +206,18 @@ class BotRuntime:
             self.services.bot_username = self.application.bot.username
         await common.set_menu(self.application.bot, None, None)
         # Messages committed before a crash go out first; then stored updates are handled.
+        # Every process sends: outbox rows are claimed one by one (SKIP LOCKED).
         await self.dispatcher.start()
-        # Timeouts that fell due while the bot was down fire now, not 30 minutes later.
-        await expire_conversations(self.services)
+        # Reminders that fell due while the bot was down: sent if < 6 h late, else missed.
+        await appointments.dispatch_reminders(self.services)
         self.scheduler.add_job(
-            expire_conversations,
+            self._expire_conversations,
             "interval",
             seconds=self.sweep_seconds,
-            args=[self.services],
             id="expire-conversations",
             max_instances=1,
             coalesce=True,
         )
-        # Reminders that fell due while the bot was down: sent if < 6 h late, else missed.
-        await appointments.dispatch_reminders(self.services)
         self.scheduler.add_job(
             appointments.dispatch_reminders,
             "interval",
@@ -195,8 +237,11 @@ class BotRuntime:
             coalesce=True,
         )
         self.scheduler.start()
+        await self.health.start()
         if self.settings.WEBHOOK_URL:
             assert self.settings.WEBHOOK_SECRET
+            # Every process accepts webhook calls (behind a load balancer any may get
+            # one); each stores the update and the holder handles it.
             self.webhook = WebhookServer(
                 self.intake,
                 secret=self.settings.WEBHOOK_SECRET,
@@ -205,6 +250,18 @@ class BotRuntime:
                 port=self.settings.PORT,
             )
             await self.webhook.start()
+        await self.leadership.start(self._take_updates, self._stop_taking_updates)
+        log.info(
+            "bot started (%s mode, %s)",
+            "webhook" if self.webhook else "polling",
+            self.leadership.role,
+        )
+
+    async def _take_updates(self) -> None:
+        """This process holds the lock: register the webhook or poll, and handle updates."""
+        # Timeouts that fell due while nobody held the lock fire now, not 30 minutes later.
+        await self._expire_conversations()
+        if self.settings.WEBHOOK_URL:
             await self.application.bot.set_webhook(
                 self.settings.WEBHOOK_URL,
                 secret_token=self.settings.WEBHOOK_SECRET,
@@ -214,14 +271,24 @@ class BotRuntime:
         else:
             await self.application.bot.delete_webhook()
             self.intake.start(poll=True)
-        log.info("bot started (%s mode)", "webhook" if self.webhook else "polling")
+
+    async def _stop_taking_updates(self) -> None:
+        await self.intake.stop()
+
+    async def _expire_conversations(self) -> None:
+        # Only the update taker: a standby ending a conversation would race the holder's
+        # handling of that user's next answer.
+        if self.leadership.is_holder:
+            await expire_conversations(self.services)
 
     async def stop(self) -> None:
-        """Stop taking updates, finish scheduled work, close connections."""
+        """Stop taking updates, hand over the lock, finish scheduled work, close connections."""
         await self.intake.stop()
+        await self.leadership.stop()
         await self.dispatcher.stop()
         if self.webhook:
             await self.webhook.stop()
+        await self.health.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.application.running:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     WEBHOOK_SECRET: str | None = None
     LISTEN: str = "127.0.0.1"
     PORT: int = Field(default=8443, ge=1, le=65535)
+    HEALTH_LISTEN: str = "127.0.0.1"
+    HEALTH_PORT: int = Field(default=9464, ge=0, le=65535)  # 0: any free port
+    LEADER_CHECK_SECONDS: float = Field(default=5.0, gt=0, le=10)
     SERVICE_PHONE: str = "01865 738000"
     LOG_LEVEL: str = "INFO"
     SEND_GLOBAL_RATE: float = Field(default=25.0, gt=0)

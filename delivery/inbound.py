@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
@@ -34,28 +36,50 @@ class Intake:
     """Stores incoming updates and feeds them, one at a time, to the Application."""
 
     def __init__(
-        self, db: Database, application: Application, clock: Clock, *, poll_timeout: int = 30
+        self,
+        db: Database,
+        application: Application,
+        clock: Clock,
+        *,
+        poll_timeout: int = 30,
+        recheck_seconds: float | None = None,
+        on_conflict: Callable[[], Awaitable[None]] | None = None,
+        on_handled: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.application = application
         self.clock = clock
         self.poll_timeout = poll_timeout
+        # Another process may store updates (a webhook behind a load balancer): look in
+        # the database this often even when nothing here woke us.
+        self.recheck_seconds = recheck_seconds
+        self.on_conflict = on_conflict
+        self.on_handled = on_handled
         self._wake = asyncio.Event()
         self._handled = asyncio.Condition()
         self.last_handled = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._processing: asyncio.Task[None] | None = None
+        self._polling: asyncio.Task[None] | None = None
 
     async def store(self, payloads: list[dict[str, Any]]) -> int:
         """Store new updates (duplicates ignored); returns how many were new."""
-        new = 0
-        async with self.db.uow() as uow:
-            for payload in payloads:
-                update_id = int(payload["update_id"])
-                if await uow.inbound.add_if_new(
-                    update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
-                ):
-                    new += 1
-            await uow.commit()
+        for attempt in (1, 2):
+            new = 0
+            try:
+                async with self.db.uow() as uow:
+                    for payload in payloads:
+                        update_id = int(payload["update_id"])
+                        if await uow.inbound.add_if_new(
+                            update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
+                        ):
+                            new += 1
+                    await uow.commit()
+                break
+            except IntegrityError:
+                # Another process stored one of them between our check and our insert;
+                # the second pass sees it and skips it.
+                if attempt == 2:
+                    raise
         if new:
             self._wake.set()
         return new
@@ -85,6 +109,8 @@ class Intake:
         async with self.db.uow() as uow:
             await uow.inbound.mark_done(update_id, self.clock.now())
             await uow.commit()
+        if self.on_handled is not None:
+            self.on_handled("done")
         async with self._handled:
             self.last_handled = max(self.last_handled, update_id)
             self._handled.notify_all()
@@ -96,8 +122,15 @@ class Intake:
 
     async def _process_loop(self) -> None:
         while True:
-            await self.process_pending()
-            await self._wake.wait()
+            try:
+                await self.process_pending()
+            except Exception as exc:  # the database went away: try again shortly
+                log.error("handling stored updates failed: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.recheck_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _poll_loop(self) -> None:
@@ -119,6 +152,11 @@ class Intake:
                 await asyncio.sleep(seconds(exc.retry_after))
                 continue
             except Conflict:
+                if self.on_conflict is not None:
+                    # Handled as a lost lock: the callback stops this loop.
+                    log.error("another process is polling this bot (409 Conflict)")
+                    await self.on_conflict()
+                    return
                 log.error("another process is polling this bot (409 Conflict); backing off")
                 await asyncio.sleep(min(delay, 30.0))
                 delay *= 2
@@ -136,15 +174,24 @@ class Intake:
 
     def start(self, *, poll: bool) -> None:
         """Start handling stored updates and, when `poll`, long polling."""
-        self._tasks.append(asyncio.create_task(self._process_loop(), name="intake-process"))
-        if poll:
-            self._tasks.append(asyncio.create_task(self._poll_loop(), name="intake-poll"))
+        if self._processing is None:
+            self._processing = asyncio.create_task(self._process_loop(), name="intake-process")
+        if poll and self._polling is None:
+            self._polling = asyncio.create_task(self._poll_loop(), name="intake-poll")
 
     async def stop(self) -> None:
-        """Stop polling and processing; stored updates wait for the next start."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        """Stop polling and processing at once; stored updates wait for whoever goes on.
+
+        An update being handled is cancelled mid-way: its transaction rolls back and the
+        update stays pending, so the next holder handles it from the start.
+        """
+        tasks = [t for t in (self._polling, self._processing) if t is not None]
+        self._polling = self._processing = None
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        for task in tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -23,6 +23,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from delivery.sender import Button, Keyboard, Outgoing, Sender, to_person
 from delivery.text import Html, render
 from handlers import texts
+from monitoring.metrics import Metrics
 from services.clock import Clock
 from storage.models import Person, PersonStatus, Role
 from storage.uow import Database, UnitOfWork
@@ -47,6 +48,7 @@ class Services:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     reminder_offsets: tuple[timedelta, ...] = ()
     quiet_hours: tuple[time, time] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -284,6 +286,7 @@ async def run_turn(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     body: Callable[[Turn], Awaitable[None]],
+    label: str | None = None,
 ) -> None:
     """Handle one update in one transaction, then send the replies it queued."""
     services = services_of(context)
@@ -291,8 +294,19 @@ async def run_turn(
     chat = update.effective_chat
     if user is None or chat is None:
         return
+    with services.metrics.handler_seconds.labels(label or body.__qualname__).time():
+        await _turn(update, services, user.id, chat.id, body)
+
+
+async def _turn(
+    update: Update,
+    services: Services,
+    user_id: int,
+    chat_id: int,
+    body: Callable[[Turn], Awaitable[None]],
+) -> None:
     async with services.db.uow() as uow:
-        person = await uow.people.by_telegram_id(user.id)
+        person = await uow.people.by_telegram_id(user_id)
         if person is not None and not person.reachable:
             # Writing to the bot is how someone who blocked it becomes reachable again.
             person.reachable, person.unreachable_since = True, None
@@ -301,8 +315,8 @@ async def run_turn(
             services=services,
             uow=uow,
             person=person,
-            user_id=user.id,
-            chat_id=chat.id,
+            user_id=user_id,
+            chat_id=chat_id,
             now=services.clock.now(),
         )
         try:
@@ -319,7 +333,7 @@ async def run_turn(
             await uow.session.rollback()
             if update.callback_query is not None:
                 await update.callback_query.answer()
-            await services.sender.send_direct(chat.id, texts.SOMETHING_WENT_WRONG)
+            await services.sender.send_direct(chat_id, texts.SOMETHING_WENT_WRONG)
             raise ApplicationHandlerStop from None
         for reply in turn.replies:
             services.sender.enqueue(uow, reply, turn.now)
@@ -346,7 +360,7 @@ def for_roles(*roles: Role, refusal: str) -> Callable[[TurnBody], Handler]:
                     return
                 await body(turn)
 
-            await run_turn(update, context, guarded)
+            await run_turn(update, context, guarded, label=body.__name__)
 
         handler.__doc__ = body.__doc__
         handler.__name__ = body.__name__
@@ -404,7 +418,7 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
         turn.data = json.loads(raw or "{}")
         await conversation.handle(turn, state)
 
-    await run_turn(update, context, step)
+    await run_turn(update, context, step, label=f"{name}.{state}")
     raise ApplicationHandlerStop
 
 

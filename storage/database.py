@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -69,4 +69,9 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Two processes starting together must not both run the same migration.
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('referral-bot migrations'))")
+            )
         await conn.run_sync(upgrade)

@@ -22,6 +22,7 @@ from storage.repositories import (
     OutboxRepository,
     PeopleRepository,
     SentMessageRepository,
+    StatusRepository,
 )
 
 # The stored update being handled, and when: a handler's commit marks it done in the same
@@ -57,6 +58,7 @@ class UnitOfWork:
         self.inbound = InboundRepository(self.session, keyring)
         self.sent_messages = SentMessageRepository(self.session, keyring)
         self.outbox = OutboxRepository(self.session, keyring)
+        self.status = StatusRepository(self.session, keyring)
         self.audit = AuditLog(self.session, keyring)
         return self
 

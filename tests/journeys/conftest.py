@@ -94,6 +94,7 @@ def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings
         SEND_GLOBAL_RATE=10_000,
         SEND_PER_CHAT_RATE=10_000,
         SEND_PER_CHAT_BURST=100,
+        HEALTH_PORT=0,  # any free port: suites may run side by side on one machine
     )
 
 

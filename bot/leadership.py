@@ -1,0 +1,265 @@
+"""Which process takes updates from Telegram.
+
+Telegram allows one poller per bot (a second gets 409 Conflict) and conversations must be
+handled one update at a time, so exactly one process polls and handles updates: on
+PostgreSQL, the holder of a session-level advisory lock kept on its own connection; on
+SQLite, the only process allowed to open the file. Everything else (outbox, reminders,
+escalations) is claimed row by row and may run in every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[], Awaitable[None]]
+
+# First half of the two-key advisory lock; the second is the schema's hash, so test
+# schemas (and several deployments in one database) do not contend for one lock.
+LOCK_CLASS = 0x52454642  # "REFB"
+
+
+class AlreadyRunning(Exception):
+    """Another process already uses this SQLite database."""
+
+
+class Leadership:
+    """Runs `on_gain` when this process becomes the holder and `on_loss` when it stops being one."""
+
+    def __init__(self) -> None:
+        self.on_gain: Callback | None = None
+        self.on_loss: Callback | None = None
+        self.is_holder = False
+
+    @property
+    def role(self) -> str:
+        return "holder" if self.is_holder else "standby"
+
+    async def start(self, on_gain: Callback, on_loss: Callback) -> None:
+        raise NotImplementedError
+
+    async def conflict(self) -> None:
+        """Telegram said someone else polls (409): stop taking updates; never crash-loop."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def _gain(self) -> None:
+        self.is_holder = True
+        log.info("this process now takes updates from Telegram")
+        if self.on_gain is not None:
+            await self.on_gain()
+
+    async def _lose(self, why: str) -> None:
+        if not self.is_holder:
+            return
+        self.is_holder = False
+        log.warning("this process stopped taking updates: %s", why)
+        if self.on_loss is not None:
+            await self.on_loss()
+
+
+class SoleProcess(Leadership):
+    """SQLite: one process per database file, enforced by an exclusive lock on a side file.
+
+    SQLite itself would let a second process in and the two would poll Telegram against
+    each other; refusing at start is the only safe answer.
+    """
+
+    def __init__(self, database_url: str, conflict_pause: float = 30.0) -> None:
+        super().__init__()
+        database = make_url(database_url).database
+        self.path = Path(database + ".lock") if database and database != ":memory:" else None
+        self._file: TextIO | None = None
+        self.conflict_pause = conflict_pause
+        self._resume: asyncio.Task[None] | None = None
+
+    def acquire(self) -> None:
+        """Take the file lock or raise AlreadyRunning; call before touching the database."""
+        if self.path is None or self._file is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise AlreadyRunning(
+                f"another referral-bot process (pid {owner}) is already running on "
+                f"{self.path.with_suffix('')}; SQLite allows one process - stop it, or use "
+                "PostgreSQL to run several"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    async def start(self, on_gain: Callback, on_loss: Callback) -> None:
+        self.on_gain, self.on_loss = on_gain, on_loss
+        self.acquire()
+        await self._gain()
+
+    async def conflict(self) -> None:
+        # Nobody to hand over to: pause, then try again (a stray poller elsewhere).
+        if self._resume is not None and not self._resume.done():
+            return
+        await self._lose("Telegram reports another poller (409 Conflict)")
+        self._resume = asyncio.create_task(self._resume_later())
+
+    async def _resume_later(self) -> None:
+        await asyncio.sleep(self.conflict_pause)
+        await self._gain()
+
+    async def stop(self) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resume
+        self.is_holder = False
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class AdvisoryLock(Leadership):
+    """PostgreSQL: the holder of a session-level advisory lock on a dedicated connection.
+
+    The lock lives as long as that connection: a killed holder's connection closes and the
+    server frees the lock at once; a holder cut off from the database finds out at its
+    next heartbeat and stops polling, and the server frees the lock when TCP keepalives
+    give up on it. Standbys try the lock every `check_seconds`.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Any]],
+        *,
+        check_seconds: float = 5.0,
+        conflict_pause: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self._connect = connect
+        self.check_seconds = check_seconds
+        self.conflict_pause = conflict_pause
+        self._conn: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._paused_until = 0.0
+        self._conflicts = 0
+
+    async def start(self, on_gain: Callback, on_loss: Callback) -> None:
+        self.on_gain, self.on_loss = on_gain, on_loss
+        await self._try_once()  # a lone process starts taking updates without delay
+        self._task = asyncio.create_task(self._run(), name="leadership")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            try:
+                await self._try_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the lock loop die
+                log.error("leadership check failed: %s", type(exc).__name__)
+
+    async def _try_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.is_holder:
+            try:
+                async with asyncio.timeout(self.check_seconds):
+                    await self._conn.fetchval("SELECT 1")
+                self._conflicts = 0 if loop.time() > self._paused_until + 600 else self._conflicts
+            except Exception as exc:
+                await self._close()
+                await self._lose(f"lock connection lost ({type(exc).__name__})")
+            return
+        if loop.time() < self._paused_until:
+            return
+        try:
+            if self._conn is None:
+                async with asyncio.timeout(self.check_seconds):
+                    self._conn = await self._connect()
+            async with asyncio.timeout(self.check_seconds):
+                got = await self._conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", LOCK_CLASS
+                )
+        except Exception as exc:
+            log.warning("cannot reach the database for the lock: %s", type(exc).__name__)
+            await self._close()
+            return
+        if got:
+            await self._gain()
+
+    async def conflict(self) -> None:
+        if not self.is_holder:
+            return
+        # Someone outside this database polls with our token. Hand the lock back and keep
+        # away for a while (longer each time) so processes do not fight in a tight loop.
+        self._conflicts += 1
+        pause = min(self.conflict_pause * 2 ** (self._conflicts - 1), 600.0)
+        self._paused_until = asyncio.get_running_loop().time() + pause
+        await self._lose("Telegram reports another poller (409 Conflict)")
+        await self._close()
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await conn.close()
+            with contextlib.suppress(Exception):
+                conn.terminate()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.is_holder = False
+        await self._close()
+
+
+def asyncpg_connector(
+    database_url: str, connect_args: dict[str, Any] | None = None
+) -> Callable[[], Awaitable[Any]]:
+    """A function opening the lock's own asyncpg connection, outside SQLAlchemy's pool."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+    _, options = asyncpg_dialect().create_connect_args(make_url(database_url))
+    kwargs = {
+        k: v
+        for k, v in options.items()
+        if k in {"host", "port", "user", "password", "database", "ssl"}
+    }
+    server_settings = dict((connect_args or {}).get("server_settings", {}))
+    # The server notices a vanished holder within ~20 s and frees its lock.
+    server_settings.update(
+        {
+            "application_name": "referral-bot lock",
+            "tcp_keepalives_idle": "5",
+            "tcp_keepalives_interval": "5",
+            "tcp_keepalives_count": "3",
+        }
+    )
+
+    async def connect() -> Any:
+        return await asyncpg.connect(**kwargs, server_settings=server_settings)
+
+    return connect

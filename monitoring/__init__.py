@@ -1,0 +1,1 @@
+"""Health, readiness and Prometheus metrics of a running bot process."""
