@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from delivery.ratelimit import IncomingRateLimit, Verdict, sender_of
 from services.clock import Clock
 from storage.uow import HANDLING_UPDATE, Database
 
@@ -45,6 +46,8 @@ class Intake:
         recheck_seconds: float | None = None,
         on_conflict: Callable[[], Awaitable[None]] | None = None,
         on_handled: Callable[[str], None] | None = None,
+        rate_limit: IncomingRateLimit | None = None,
+        on_slow_down: Callable[[int], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.db = db
         self.application = application
@@ -55,14 +58,44 @@ class Intake:
         self.recheck_seconds = recheck_seconds
         self.on_conflict = on_conflict
         self.on_handled = on_handled
+        self.rate_limit = rate_limit
+        self.on_slow_down = on_slow_down
+        self.dropped = 0
+        self._warnings: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._handled = asyncio.Condition()
         self.last_handled = 0
         self._processing: asyncio.Task[None] | None = None
         self._polling: asyncio.Task[None] | None = None
 
+    def admit(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The updates within their senders' rate limit; the rest are dropped unstored."""
+        if self.rate_limit is None:
+            return payloads
+        now = self.clock.now().timestamp()
+        kept = []
+        for payload in payloads:
+            sender = sender_of(payload)
+            verdict = Verdict.ALLOW if sender is None else self.rate_limit.check(sender[0], now)
+            if verdict is Verdict.ALLOW:
+                kept.append(payload)
+                continue
+            self.dropped += 1
+            assert sender is not None
+            if verdict is Verdict.WARN:
+                log.warning("user %s is over the incoming rate limit", sender[0])
+                if sender[1] is not None and self.on_slow_down is not None:
+                    # Not awaited: the poll loop must not wait on Telegram for an abuser.
+                    task = asyncio.create_task(self.on_slow_down(sender[1]))
+                    self._warnings.add(task)
+                    task.add_done_callback(self._warnings.discard)
+        return kept
+
     async def store(self, payloads: list[dict[str, Any]]) -> int:
         """Store new updates (duplicates ignored); returns how many were new."""
+        payloads = self.admit(payloads)
+        if not payloads:
+            return 0
         for attempt in (1, 2):
             new = 0
             try:

@@ -18,6 +18,10 @@ CONVERSATION_TIMED_OUT = (
 CONVERSATION_RESET = "That conversation could not be continued. Please start it again."
 CANCELLED = "Cancelled. Nothing was saved."
 NOTHING_TO_CANCEL = "There is nothing to cancel."
+SLOW_DOWN = (
+    "You are sending messages faster than the bot can take them, so the last few were "
+    "not read. Please wait a minute, then send again what you need."
+)
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on our side and your last message was not processed. "
     "Please try again; if it keeps happening, call the sarcoma service."
