@@ -19,6 +19,7 @@ from bot.webhook import WebhookServer
 from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
+from delivery.ratelimit import IncomingRateLimit
 from delivery.sender import Sender
 from handlers import appointments, cases, common, queries, registration, texts
 from handlers.base import (
@@ -170,6 +171,10 @@ class BotRuntime:
             recheck_seconds=1.0 if self.db.dialect == "postgresql" else None,
             on_conflict=self.leadership.conflict,
             on_handled=lambda outcome: self.metrics.updates_handled.labels(outcome).inc(),
+            rate_limit=IncomingRateLimit(
+                settings.INCOMING_RATE_PER_MINUTE, settings.INCOMING_BURST
+            ),
+            on_slow_down=self._slow_down,
         )
         stats = self.dispatcher.stats
         self.metrics.delivery = lambda: DeliveryCounts(
@@ -271,6 +276,12 @@ class BotRuntime:
         else:
             await self.application.bot.delete_webhook()
             self.intake.start(poll=True)
+
+    async def _slow_down(self, chat_id: int) -> None:
+        try:
+            await self.sender.send_direct(chat_id, texts.SLOW_DOWN)
+        except TelegramError as exc:
+            log.warning("could not send slow-down notice: %s", type(exc).__name__)
 
     async def _stop_taking_updates(self) -> None:
         await self.intake.stop()

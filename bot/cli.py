@@ -70,8 +70,12 @@ def run() -> None:
         raise typer.Exit(2) from None
     setup_logging(settings.LOG_LEVEL)
     from bot.app import BotRuntime
+    from bot.leadership import AlreadyRunning
 
-    _run(lambda: BotRuntime(settings).run_until_signalled())
+    try:
+        _run(lambda: BotRuntime(settings).run_until_signalled())
+    except AlreadyRunning as exc:
+        _fail(f"not started: {exc}")
 
 
 @keys_app.command("new")

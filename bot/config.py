@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8443, ge=1, le=65535)
     HEALTH_LISTEN: str = "127.0.0.1"
     HEALTH_PORT: int = Field(default=9464, ge=0, le=65535)  # 0: any free port
+    INCOMING_RATE_PER_MINUTE: float = Field(default=20.0, gt=0)
+    INCOMING_BURST: int = Field(default=10, ge=1)
     LEADER_CHECK_SECONDS: float = Field(default=5.0, gt=0, le=10)
     SERVICE_PHONE: str = "01865 738000"
     LOG_LEVEL: str = "INFO"

@@ -32,7 +32,9 @@ from storage.uow import Database, UnitOfWork
 log = logging.getLogger(__name__)
 
 INLINE_ATTEMPTS = 4
-LEASE = timedelta(minutes=10)  # longer than any send with its in-place retries
+# A claim lasts this long unless renewed; a live sender renews its claims every third of
+# it, so a process killed mid-send holds up that chat for at most about a minute.
+LEASE = timedelta(seconds=60)
 CLAIM_BATCH = 200
 UNREACHABLE_ERRORS = ("chat not found", "user not found", "peer_id_invalid", "bot was blocked")
 
@@ -88,6 +90,7 @@ class Dispatcher:
         self._on_the_wire: set[asyncio.Task[None]] = set()
         self._sending: set[int] = set()  # outbox ids this process is sending now
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -100,10 +103,23 @@ class Dispatcher:
                 await uow.outbox.release_claims()
                 await uow.commit()
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._renewer = asyncio.create_task(self._renew_loop(), name="outbox-lease-renewal")
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            if not self._sending:
+                continue
+            try:
+                async with self.db.uow() as uow:
+                    await uow.outbox.renew_claims(sorted(self._sending), self.clock.now() + LEASE)
+                    await uow.commit()
+            except Exception as exc:  # the next round tries again
+                log.error("renewing outbox claims failed: %s", type(exc).__name__)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop at once; a send already on the wire is let finish and be recorded."""
-        tasks = [t for t in [self._task, *self._inflight] if t is not None]
+        tasks = [t for t in [self._task, self._renewer, *self._inflight] if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -111,7 +127,7 @@ class Dispatcher:
                 await task
         if self._on_the_wire:
             await asyncio.wait(set(self._on_the_wire), timeout=grace)
-        self._task = None
+        self._task = self._renewer = None
         self._inflight.clear()
 
     async def _run(self) -> None:

@@ -294,7 +294,9 @@ async def run_turn(
     chat = update.effective_chat
     if user is None or chat is None:
         return
-    with services.metrics.handler_seconds.labels(label or body.__qualname__).time():
+    # Handlers define their body inside themselves: the outer name is the handler's.
+    name = label or body.__qualname__.split(".<locals>")[0]
+    with services.metrics.handler_seconds.labels(name).time():
         await _turn(update, services, user.id, chat.id, body)
 
 

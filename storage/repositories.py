@@ -313,6 +313,14 @@ class OutboxRepository(_Repository):
         row.claimed_until = lease_until
         return row
 
+    async def renew_claims(self, ids: Sequence[int], lease_until: datetime) -> None:
+        """Extend the lease on messages this process is still sending."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == "sending")
+            .values(claimed_until=lease_until)
+        )
+
     async def release_claims(self) -> int:
         """Put messages claimed by a process that is gone back in the queue."""
         result = await self.session.execute(

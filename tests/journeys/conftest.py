@@ -94,7 +94,11 @@ def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings
         SEND_GLOBAL_RATE=10_000,
         SEND_PER_CHAT_RATE=10_000,
         SEND_PER_CHAT_BURST=100,
-        HEALTH_PORT=0,  # any free port: suites may run side by side on one machine
+        HEALTH_PORT=0,
+        # A frozen test clock would make every scripted journey a burst; the limit has
+        # its own test with the real defaults.
+        INCOMING_RATE_PER_MINUTE=100_000,
+        INCOMING_BURST=100_000,  # any free port: suites may run side by side on one machine
     )
 
 

@@ -27,6 +27,7 @@ async def test_run_answers_and_stops_cleanly_on_sigterm(fake: FakeBotAPI, tmp_pa
         "ENCRYPTION_KEYS": _key(),
         "INDEX_KEY": _key(),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+        "HEALTH_PORT": "0",
     }
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("referral-bot")),
@@ -41,6 +42,27 @@ async def test_run_answers_and_stops_cleanly_on_sigterm(fake: FakeBotAPI, tmp_pa
         user.send_text("/start")
         await fake.wait_for(lambda: user.messages(), timeout=30, what="a reply to /start")
         assert "referring clinicians" in user.last().plain
+
+        # A second process on the same SQLite file refuses, before touching anything.
+        second = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("referral-bot")),
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, refusal = await asyncio.wait_for(second.communicate(), timeout=30)
+        assert second.returncode == 1
+        assert "another referral-bot process" in refusal.decode()
+        assert "use PostgreSQL to run several" in refusal.decode()
+        assert "Traceback" not in refusal.decode()
+        assert not fake.calls_to("getUpdates") or all(
+            c.status != 409 for c in fake.calls_to("getUpdates")
+        )
+        # The first is unharmed and still answers.
+        user.send_text("/help")
+        await fake.wait_for(lambda: len(user.messages()) == 2, timeout=30, what="/help")
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = await asyncio.wait_for(process.communicate(), timeout=30)

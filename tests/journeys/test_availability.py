@@ -1,0 +1,263 @@
+"""Availability on PostgreSQL with real `referral-bot run` processes against the HTTP fake:
+one update taker, a standby that takes over after kill -9 mid-conversation, webhook mode
+registered by the holder only; and on SQLite a second process refuses to start."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import TEST_DATABASE_URL
+from tests.fakes import FakeBotAPI, FakeUser
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL not set"),
+]
+
+TAKEOVER_LIMIT = 30.0
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class BotProcess:
+    """One `referral-bot run` process with its own health port."""
+
+    def __init__(self, name: str, env: dict[str, str], cwd: Path) -> None:
+        self.name = name
+        self.health_port = _free_port()
+        self.env = {**env, "HEALTH_PORT": str(self.health_port)}
+        self.cwd = cwd
+        self.process: asyncio.subprocess.Process | None = None
+        self.log = cwd / f"{name}.log"
+
+    async def start(self) -> BotProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("referral-bot")),
+            "run",
+            cwd=self.cwd,
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=open(self.log, "wb"),  # noqa: SIM115 - the child owns it
+        )
+        return self
+
+    async def readyz(self) -> dict[str, Any] | None:
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                answer = await client.get(f"http://127.0.0.1:{self.health_port}/readyz")
+            return dict(answer.json())
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    async def wait_role(self, role: str, timeout: float = 40.0) -> float:
+        """Seconds until /readyz reports `role`."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise AssertionError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
+            state = await self.readyz()
+            if state and state.get("role") == role:
+                return time.monotonic() - started
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.name} never became {role}: {self.log.read_text()[-2000:]}")
+
+    async def wait_quiet(self, timeout: float = 10.0) -> None:
+        """Until every stored update is handled and every message is sent and recorded."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            state = await self.readyz() or {}
+            if state.get("outbox_backlog") == 0 and state.get("inbound_pending") == 0:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.name} never went quiet")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()  # SIGKILL: no clean shutdown, no lock handed back politely
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A throw-away PostgreSQL database (separate processes cannot share a test schema)."""
+    assert TEST_DATABASE_URL
+    name = f"t_avail_{secrets.token_hex(5)}"
+    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def processes(
+    fake: FakeBotAPI, pg_url: str, tmp_path: Path
+) -> AsyncIterator[list[BotProcess]]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "ENCRYPTION_KEYS": _key(),
+        "INDEX_KEY": _key(),
+        "DATABASE_URL": pg_url,
+        "SEND_PER_CHAT_RATE": "100",
+        "SEND_PER_CHAT_BURST": "100",
+    }
+    made = [BotProcess(name, env, tmp_path) for name in ("a", "b")]
+    try:
+        yield made
+    finally:
+        for p in made:
+            await p.stop()
+
+
+async def _answer(user: FakeUser, text: str, expect: str, timeout: float = 10.0) -> str:
+    before = len(user.messages())
+    user.send_text(text)
+    await user.wait_messages(before + 1, timeout=timeout)
+    last = user.last().plain
+    assert expect in last, last
+    return last
+
+
+async def _announce_huge_body(url: str, secret: str) -> int:
+    """Status for a request announcing a 2 MB body, answered before the body is sent."""
+    parts = httpx.URL(url)
+    reader, writer = await asyncio.open_connection(parts.host, parts.port)
+    writer.write(
+        (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.host}\r\n"
+            f"X-Telegram-Bot-Api-Secret-Token: {secret}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return int(status_line.split()[1])
+
+
+def _conflicts(fake: FakeBotAPI) -> int:
+    return sum(1 for c in fake.calls_to("getUpdates") if c.status == 409)
+
+
+async def test_standby_takes_over_mid_registration_after_kill_9(
+    fake: FakeBotAPI, processes: list[BotProcess]
+) -> None:
+    a, b = processes
+    try:
+        await a.start()
+        await a.wait_role("holder")
+        await b.start()
+        await b.wait_role("standby")
+        await asyncio.sleep(6)  # past a standby's lock attempt: it must stay a standby
+        assert (await b.readyz() or {}).get("role") == "standby"
+        assert _conflicts(fake) == 0  # only one process polls
+
+        user = fake.user(7_100_001)
+        await _answer(user, "/register", "full name")
+        await _answer(user, "Sean O'Brien & <Sons>", "job title")
+        await a.wait_quiet()  # killed mid-conversation, not mid-send (see LEASE)
+
+        a.kill()
+        killed = time.monotonic()
+        await b.wait_role("holder", timeout=TAKEOVER_LIMIT)
+        # The answer typed while nobody held the lock lands on the next question.
+        before = len(user.messages())
+        user.send_text("Consultant Orthopaedic Surgeon")
+        await user.wait_messages(before + 1, timeout=TAKEOVER_LIMIT)
+        took = time.monotonic() - killed
+        assert took < TAKEOVER_LIMIT
+        assert "centre" in user.last().plain.lower()
+
+        texts = user.texts()
+        assert len(texts) == len(set(texts)) == 3, texts  # nothing lost, nothing doubled
+        assert _conflicts(fake) <= 1, "409 loop"  # at most the dead holder's cut-off poll
+        print(f"takeover answered {took:.1f} s after kill -9")
+    finally:
+        for p in processes:
+            await p.stop()
+
+
+async def test_webhook_is_registered_by_the_holder_and_checks_its_secret(
+    fake: FakeBotAPI, processes: list[BotProcess]
+) -> None:
+    a, b = processes
+    secret = "s3cret-token_1"
+    for p in processes:
+        p.env["WEBHOOK_SECRET"] = secret
+        p.env["PORT"] = str(_free_port())
+        p.env["WEBHOOK_URL"] = f"http://127.0.0.1:{p.env['PORT']}/telegram-hook"
+    try:
+        await a.start()
+        await a.wait_role("holder")
+        await b.start()
+        await b.wait_role("standby")
+        hooks = [c.params["url"] for c in fake.calls_to("setWebhook")]
+        assert hooks == [a.env["WEBHOOK_URL"]]  # the standby registers nothing
+
+        user = fake.user(7_100_002)
+        user.send_text("/privacy")
+        update = fake.pending_updates[-1]
+        async with httpx.AsyncClient(timeout=10) as client:
+            # Any process may receive Telegram's call (a load balancer in front): the
+            # standby stores it and the holder handles it.
+            url = b.env["WEBHOOK_URL"]
+            missing = await client.post(url, json=update)
+            wrong = await client.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            )
+            assert (missing.status_code, wrong.status_code) == (403, 403)
+            assert await _announce_huge_body(url, secret) == 413
+            assert not user.messages()
+            right = await client.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+            )
+            assert right.status_code == 200
+        await user.wait_messages(1, timeout=10)
+        assert "What this bot stores" in user.last().plain
+        assert "wrong or missing secret" in b.log.read_text()
+
+        a.kill()
+        await b.wait_role("holder", timeout=TAKEOVER_LIMIT)
+        hooks = [c.params["url"] for c in fake.calls_to("setWebhook")]
+        assert hooks == [a.env["WEBHOOK_URL"], b.env["WEBHOOK_URL"]]
+    finally:
+        for p in processes:
+            await p.stop()
