@@ -14,15 +14,20 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox import spec
+from sandbox.botapi import FakeBotAPI
+from sandbox.clock import SandboxClock
 from sandbox.web import is_loopback
-from sandbox.world import demo_directory
+from sandbox.world import demo_directory, sandbox_settings
 
 SCRIPT = Path(sys.executable).with_name("referral-bot")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -87,6 +92,33 @@ def test_demo_directory_is_made_up() -> None:
     assert emails and all(e.endswith("@example.nhs.uk") for e in emails)
 
 
+def test_sandbox_settings_ignore_the_bots_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WEBHOOK_URL=https://bot.example/hook\nWEBHOOK_SECRET=x\n")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
+    monkeypatch.setenv("TIMEZONE", "Not/AZone")
+    fake = FakeBotAPI()
+    first = sandbox_settings(fake, "sqlite+aiosqlite:///sandbox.db")
+    second = sandbox_settings(fake, "sqlite+aiosqlite:///sandbox.db")
+    assert first.WEBHOOK_URL is None
+    assert first.TELEGRAM_API_BASE_URL.startswith("http://127.0.0.1:")
+    assert first.ENCRYPTION_KEYS != second.ENCRYPTION_KEYS  # fresh keys every run
+    assert first.INDEX_KEY != second.INDEX_KEY
+
+
+def test_sandbox_clock_runs_and_only_moves_forward() -> None:
+    ticks = iter([100.0, 100.0, 130.0, 130.0])
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    clock = SandboxClock(start, monotonic=lambda: next(ticks))
+    assert clock.now() == start
+    clock.advance(timedelta(days=1))
+    assert clock.now() == start + timedelta(days=1, seconds=30)
+    with pytest.raises(ValueError):
+        clock.advance(timedelta(minutes=-1))
+
+
 # ----------------------------------------------------------------------- the journey
 def _listening(pid: int) -> list[str]:
     """Addresses of the TCP sockets process `pid` listens on (Linux /proc)."""
@@ -146,6 +178,29 @@ def sandbox_url(tmp_path: Path) -> Iterator[tuple[str, int]]:
         log = (tmp_path / "sandbox.log").read_text()
         assert code == 0, log
         assert "Traceback" not in log, log
+
+
+def _request(url: str, body: bytes | None, **headers: str) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_page_refuses_requests_another_site_could_make(
+    sandbox_url: tuple[str, int],
+) -> None:
+    url, _ = sandbox_url
+    body = json.dumps({"pane": "referrer", "text": "/register"}).encode()
+    # A cross-site form can send text/plain but not JSON; a rebound DNS name is not loopback.
+    assert _request(url + "api/send", body, **{"Content-Type": "text/plain"}) == 415
+    assert _request(url + "api/state", None, Host="sandbox.attacker.example") == 403
+    assert _request(url + "api/send", body, **{"Content-Type": "application/json"}) == 200
+    assert _request(url + "api/file/NOPE", None) == 404
+    clock = json.dumps({"minutes": 60 * 24 * 365}).encode()
+    assert _request(url + "api/clock", clock, **{"Content-Type": "application/json"}) == 400
 
 
 def _browser() -> Any:
