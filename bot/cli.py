@@ -267,6 +267,45 @@ async def _username_from_telegram(settings: Settings) -> str:
     return ""
 
 
+@app.command()
+def sandbox(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="port of the page (0: any free port)")
+    ] = 8080,
+    host: Annotated[str, typer.Option(help="loopback address to listen on")] = "127.0.0.1",
+    start: Annotated[
+        str | None,
+        typer.Option(help="start the sandbox clock at this UTC time, YYYY-MM-DDTHH:MM"),
+    ] = None,
+) -> None:
+    """Try the bot without Telegram: every role in a browser, made-up data, no network."""
+    from datetime import UTC, datetime
+
+    from sandbox.run import real_database_problem, serve
+    from sandbox.world import SandboxError
+
+    problem = real_database_problem()
+    if problem:
+        _fail(f"sandbox: {problem}", 2)
+    started: datetime | None = None
+    if start:
+        try:
+            started = datetime.fromisoformat(start).replace(tzinfo=UTC)
+        except ValueError:
+            _fail(f"sandbox: --start {start!r} is not a time like 2026-11-02T09:00", 2)
+    setup_logging("INFO")
+
+    def ready(url: str) -> None:
+        typer.echo("Sandbox of the sarcoma referral bot: made-up people and data, no Telegram.")
+        typer.echo(f"Open {url} in a browser. Ctrl+C stops it and deletes its database.")
+        sys.stdout.flush()  # a script waiting for the URL gets it now, not at exit
+
+    try:
+        _run(lambda: serve(host, port, started, ready))
+    except SandboxError as exc:
+        _fail(f"sandbox: {exc}", 2)
+
+
 def raise_config(message: str) -> None:
     print(f"configuration error: {message}", file=sys.stderr)
     raise typer.Exit(2)

@@ -1049,6 +1049,11 @@ class FakeBotAPI:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(remaining, 0.05))
 
+    async def next_change(self, timeout: float) -> None:
+        """Wait until the fake's state changes (any call or new update), at most ``timeout``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
     async def wait_confirmed(self, update_id: int, timeout: float = 5.0) -> None:
         """Wait until the bot acknowledged ``update_id`` (a getUpdates with a higher offset)."""
         await self.wait_for(

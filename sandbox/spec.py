@@ -1,5 +1,9 @@
 """Check Bot API calls against the machine-readable spec in ``shared/telegram-bot-api/api.json``.
 
+Without that file (a plain install running the sandbox) ``allow_bundled()`` falls back to
+``bot_api_methods.json``, a table of every method's parameters derived from it: form strings
+still decode by type and parameters are still checked, nested objects are taken as they come.
+
 Parameters may arrive as form strings (what python-telegram-bot sends: ints as "123", booleans
 as "true", objects and arrays as JSON text) or as native JSON values (``application/json``
 bodies, nested objects). ``check_call`` reports every problem; ``decode_params`` turns form
@@ -54,12 +58,16 @@ _INT_RE = re.compile(r"-?\d+")
 _DISCRIMINATOR_RE = re.compile(r'(?:must be|always) "?([a-z_]+)"?')
 
 
+BUNDLED = Path(__file__).with_name("bot_api_methods.json")
+_allow_bundled = False
+
+
 def spec_path() -> Path:
     env = os.environ.get("BOT_API_SPEC")
     if env:
         return Path(env)
-    # <repo>/tests/fakes/spec.py -> <repo>/../shared/...; CI clones shared/ beside the repo.
-    return Path(__file__).resolve().parents[2].parent / "shared" / "telegram-bot-api" / "api.json"
+    # <repo>/sandbox/spec.py -> <repo>/../shared/...; CI clones shared/ beside the repo.
+    return Path(__file__).resolve().parents[1].parent / "shared" / "telegram-bot-api" / "api.json"
 
 
 @lru_cache(maxsize=4)
@@ -69,8 +77,54 @@ def load_spec(path: str | None = None) -> dict[str, Any]:
     return data
 
 
+def allow_bundled(allow: bool = True) -> None:
+    """Use the bundled methods table when api.json is absent (the sandbox); tests never do,
+    so a missing api.json fails them loudly instead of checking less."""
+    global _allow_bundled
+    _allow_bundled = allow
+
+
+def full_spec_available() -> bool:
+    return spec_path().is_file()
+
+
 def _spec() -> dict[str, Any]:
+    if _allow_bundled and not full_spec_available():
+        return load_spec(str(BUNDLED))
     return load_spec(None)
+
+
+def compact(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The bundled table: every method's parameters and result types, no object types."""
+    return {
+        "source": (
+            "Derived from api.json (Bot API machine-readable spec by PaulSonOfLars/"
+            "telegram-bot-api-spec, MIT License, Copyright (c) 2020 Paul Larsen); regenerate "
+            "with: python -m sandbox.spec"
+        ),
+        "version": spec.get("version"),
+        "methods": {
+            name: {
+                "fields": [
+                    {"name": f["name"], "types": f["types"], "required": f["required"]}
+                    for f in method.get("fields", [])
+                ],
+                "returns": method.get("returns", []),
+            }
+            for name, method in sorted(spec["methods"].items())
+        },
+        "types": {},
+    }
+
+
+def write_bundled() -> None:
+    """Regenerate ``bot_api_methods.json`` from the full api.json."""
+    table = compact(load_spec(None))
+    methods = table.pop("methods")
+    lines = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in table.items()]
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in methods.items())
+    lines.append(f'"methods": {{\n{body}\n}}')
+    BUNDLED.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -415,3 +469,7 @@ def telegram_description(problem: Problem) -> str:
     if problem.exact or not problem.path:
         return f"Bad Request: {problem.message}"
     return f"Bad Request: {problem.message} (parameter {problem.path})"
+
+
+if __name__ == "__main__":
+    write_bundled()

@@ -1,0 +1,302 @@
+"""The sandbox's world: the Bot API fake, the real bot pointed at it, a throw-away database
+with fresh keys, the demo directory, and one fake Telegram user per role."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from bot.app import BotRuntime
+from bot.config import Settings
+from handlers.appointments import dispatch_reminders
+from handlers.base import expire_conversations
+from handlers.queries import run_escalations
+from sandbox import spec
+from sandbox.botapi import FakeBotAPI, FakeUser
+from sandbox.clock import SandboxClock
+from services.directory import ParsedDirectory, import_directory, parse_directory
+from services.invites import create_staff_invite
+
+log = logging.getLogger(__name__)
+
+BOT_USERNAME = "sarcoma_sandbox_bot"
+SERVICE_PHONE = "0118 496 0000"  # Ofcom's drama range: nobody answers it
+# Time moves in steps no longer than this, with the bot's sweeps after each, so that a
+# jump of a day behaves like a day with the bot running (reminders sent, not "missed").
+STEP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Pane:
+    """One role's chat on the page, played by one fake Telegram user."""
+
+    key: str
+    role: str
+    user_id: int
+    first_name: str
+    last_name: str
+    directory_id: str | None = None  # staff are invited and bound at start
+    invite_role: str | None = None
+    hint: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+PANES: tuple[Pane, ...] = (
+    Pane(
+        "admin",
+        "Admin",
+        7_000_001,
+        "Sam",
+        "Rivers",
+        "coord-rivers",
+        "admin",
+        "Approves referrers (Approve / Reject on each card) and receives escalations.",
+    ),
+    Pane(
+        "clinician1",
+        "Clinician",
+        7_000_002,
+        "Alex",
+        "Harper",
+        "dr-harper",
+        "clinician",
+        "Senior clinician: /queue, /cases, /appointment C-n, /invite_patient C-n.",
+    ),
+    Pane(
+        "clinician2",
+        "Clinician",
+        7_000_003,
+        "Priya",
+        "Nair",
+        "dr-nair",
+        "clinician",
+        "Senior clinician, Dr Harper's default deputy (and the other way round).",
+    ),
+    Pane(
+        "link",
+        "Link clinician",
+        7_000_004,
+        "Tom",
+        "Okafor",
+        "lc-nfg-okafor",
+        "link",
+        "Link clinician at Northfield General: gets copies of that centre's cases.",
+    ),
+    Pane(
+        "referrer",
+        "Referrer",
+        7_000_005,
+        "Casey",
+        "Morgan",
+        hint=(
+            "Not registered yet: type /register. Made-up answers that pass: phone "
+            "0118 496 0123, mobile 07911 123456, email casey.morgan@example.nhs.uk, "
+            "NHS number 943 476 5919."
+        ),
+    ),
+    Pane(
+        "patient",
+        "Patient",
+        7_000_006,
+        "Pat",
+        "Example",
+        hint=(
+            "Waits for an invitation: a clinician types /invite_patient C-1, then "
+            "'Open as Patient' on the link."
+        ),
+    ),
+)
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start as asked; the message says why."""
+
+
+def demo_directory() -> ParsedDirectory:
+    """The built-in directory of made-up centres, clinicians and clinics."""
+    text = resources.files("sandbox").joinpath("demo_directory.yaml").read_text("utf-8")
+    parsed = parse_directory(text, "yaml")
+    if isinstance(parsed, list):  # a broken package, not a user error
+        raise SandboxError(f"demo directory: {[str(p) for p in parsed]}")
+    return parsed
+
+
+class _SandboxSettings(Settings):
+    """Settings from what the sandbox passes in, never from the environment or `.env`:
+    a real token, database or webhook configured there must not leak into the sandbox."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def sandbox_settings(fake: FakeBotAPI, database_url: str, **overrides: Any) -> Settings:
+    """The bot's settings: the fake's URLs, the throw-away database and fresh keys."""
+    values: dict[str, Any] = {
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "TELEGRAM_API_FILE_URL": fake.base_file_url,
+        "DATABASE_URL": database_url,
+        # The same as `referral-bot keys new`: 32 random bytes each, used only this run.
+        "ENCRYPTION_KEYS": (secrets.token_bytes(32),),
+        "INDEX_KEY": secrets.token_bytes(32),
+        "SERVICE_PHONE": SERVICE_PHONE,
+        # Snappier than Telegram's limits: the fake enforces none, and nobody waits.
+        "SEND_GLOBAL_RATE": 100.0,
+        "SEND_PER_CHAT_RATE": 20.0,
+        "SEND_PER_CHAT_BURST": 20,
+        **overrides,
+    }
+    return _SandboxSettings(**values)
+
+
+class Sandbox:
+    """Everything but the web page: start, stop, act as a pane's user, move the clock."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.clock = SandboxClock(start)
+        self.panes: dict[str, Pane] = {p.key: p for p in PANES}
+        self.users: dict[str, FakeUser] = {}
+        self.fake: FakeBotAPI | None = None
+        self.runtime: BotRuntime | None = None
+        self._tmp: Path | None = None
+        self._advancing = asyncio.Lock()
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        assert self.runtime is not None
+        return self.runtime.settings
+
+    async def start(self) -> None:
+        """The fake, then the bot (which migrates the new database), then the demo world."""
+        spec.allow_bundled()  # a plain install has no api.json beside it
+        self._tmp = Path(tempfile.mkdtemp(prefix="referral-bot-sandbox-"))
+        bot_id = secrets.randbelow(9 * 10**9) + 10**9
+        self.fake = FakeBotAPI(
+            token=f"{bot_id}:SANDBOX-{secrets.token_urlsafe(24)}",
+            bot_username=BOT_USERNAME,
+            bot_first_name="Sarcoma referral bot (sandbox)",
+            clock=self.clock.timestamp,
+            max_poll_seconds=10.0,
+        )
+        await self.fake.start()
+        settings = sandbox_settings(self.fake, f"sqlite+aiosqlite:///{self._tmp / 'sandbox.db'}")
+        self.runtime = BotRuntime(settings, clock=self.clock, poll_timeout=10)
+        await self.runtime.start()
+        for pane in PANES:
+            self.users[pane.key] = self.fake.user(pane.user_id, pane.first_name, pane.last_name)
+        await self._load_demo()
+        self._housekeeping = asyncio.create_task(self._forget_old_calls())
+        log.info("sandbox world ready")
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        if self.runtime is not None:
+            await self.runtime.stop()
+            self.runtime = None
+        if self.fake is not None:
+            await self.fake.stop()
+            self.fake = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    async def _load_demo(self) -> None:
+        """Import the demo directory, then bind each staff pane through its invite link."""
+        assert self.runtime is not None
+        now = self.clock.now()
+        tokens: dict[str, str] = {}
+        async with self.runtime.db.uow() as uow:
+            await import_directory(uow, demo_directory(), now)
+            for pane in PANES:
+                if pane.directory_id and pane.invite_role:
+                    tokens[pane.key] = await create_staff_invite(
+                        uow, pane.invite_role, pane.directory_id, now, actor="sandbox"
+                    )
+            await uow.commit()
+        # The same path as a person opening https://t.me/<bot>?start=<token> in Telegram.
+        last = 0
+        for key, token in tokens.items():
+            last = self.users[key].send_text(f"/start {token}")
+        await self.settled(last)
+
+    async def settled(self, update_id: int, timeout: float = 15.0) -> None:
+        """Wait until the bot has handled `update_id` and sent what it caused."""
+        assert self.runtime is not None
+        await self.runtime.intake.wait_handled(update_id, timeout)
+        await self.runtime.drained(timeout)
+
+    # ------------------------------------------------------------------ acting as a user
+    def user(self, pane: str) -> FakeUser:
+        if pane not in self.users:
+            raise SandboxError(f"no pane {pane!r}")
+        return self.users[pane]
+
+    def send(self, pane: str, text: str, reply_to: int | None = None) -> int:
+        """The pane's user types `text` (as a Telegram reply to `reply_to` if given)."""
+        text = text.strip()
+        if not text:
+            raise SandboxError("type something first")
+        if len(text) > 4096:
+            raise SandboxError("Telegram messages are at most 4096 characters")
+        user = self.user(pane)
+        try:
+            return user.reply_to(reply_to, text) if reply_to else user.send_text(text)
+        except AssertionError as exc:  # the fake's way of saying "no such message"
+            raise SandboxError("that message is gone") from exc
+
+    def press(self, pane: str, message_id: int, data: str) -> int:
+        """The pane's user presses the inline button carrying `data` on `message_id`."""
+        try:
+            return self.user(pane).press(data, message_id)
+        except AssertionError as exc:
+            raise SandboxError("that button is gone") from exc
+
+    # ------------------------------------------------------------------------- the clock
+    async def advance(self, delta: timedelta) -> datetime:
+        """Move time forward in steps, running the bot's sweeps after each step."""
+        assert self.runtime is not None
+        runtime = self.runtime
+        async with self._advancing:
+            remaining = delta
+            while remaining > timedelta(0):
+                step = min(STEP, remaining)
+                self.clock.advance(step)
+                remaining -= step
+                services = runtime.services
+                done = await expire_conversations(services)
+                done += await dispatch_reminders(services)
+                done += await run_escalations(services, runtime.settings.ACK_SLA)
+                if done:
+                    await runtime.drained(30.0)
+            log.info("sandbox clock advanced by %s", delta)
+            return self.clock.now()
+
+    async def _forget_old_calls(self) -> None:
+        """The fake records every call for tests; a long-running sandbox keeps the last few."""
+        while True:
+            await asyncio.sleep(60)
+            if self.fake is not None and len(self.fake.calls) > 2000:
+                del self.fake.calls[:-500]

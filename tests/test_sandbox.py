@@ -1,0 +1,353 @@
+"""`referral-bot sandbox`: a real process serving the page, driven by a headless Chromium
+through the whole journey; and the guards (loopback only, no real database)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import spec
+from sandbox.botapi import FakeBotAPI
+from sandbox.clock import SandboxClock
+from sandbox.web import is_loopback
+from sandbox.world import demo_directory, sandbox_settings
+
+SCRIPT = Path(sys.executable).with_name("referral-bot")
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).parent / "artifacts" / "sandbox"
+START = "2026-11-02T09:00"  # a Monday, 09:00 UTC = 09:00 in London
+
+
+def _env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return {**base, "COLUMNS": "200", **extra}
+
+
+def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), "sandbox", *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# ------------------------------------------------------------------------------ guards
+def test_refuses_an_existing_database_named_in_dotenv(tmp_path: Path) -> None:
+    db = tmp_path / "referral-bot.db"
+    sqlite3.connect(db).close()
+    (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite+aiosqlite:///{db}\n")
+    result = _cli("--port", "0", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "DATABASE_URL" in result.stderr and "existing SQLite database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_refuses_a_database_server_in_the_environment(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://bot:s3cret@db.example:5432/referrals"
+    result = _cli("--port", "0", cwd=tmp_path, DATABASE_URL=url)
+    assert result.returncode == 2
+    assert "database server" in result.stderr and "s3cret" not in result.stderr
+
+
+def test_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    result = _cli("--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "loopback only" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_loopback_check() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("8.8.8.8")
+
+
+def test_bundled_method_table_is_api_json_s() -> None:
+    """The sandbox's fallback for a plain install (no shared/ beside the repo) is current."""
+    bundled = json.loads(spec.BUNDLED.read_text(encoding="utf-8"))
+    assert bundled == spec.compact(spec.load_spec()), "run: python -m sandbox.spec"
+
+
+def test_demo_directory_is_made_up() -> None:
+    directory = demo_directory()
+    emails = [p.email for p in directory.people if p.email]
+    assert emails and all(e.endswith("@example.nhs.uk") for e in emails)
+
+
+def test_sandbox_settings_ignore_the_bots_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WEBHOOK_URL=https://bot.example/hook\nWEBHOOK_SECRET=x\n")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
+    monkeypatch.setenv("TIMEZONE", "Not/AZone")
+    fake = FakeBotAPI()
+    first = sandbox_settings(fake, "sqlite+aiosqlite:///sandbox.db")
+    second = sandbox_settings(fake, "sqlite+aiosqlite:///sandbox.db")
+    assert first.WEBHOOK_URL is None
+    assert first.TELEGRAM_API_BASE_URL.startswith("http://127.0.0.1:")
+    assert first.ENCRYPTION_KEYS != second.ENCRYPTION_KEYS  # fresh keys every run
+    assert first.INDEX_KEY != second.INDEX_KEY
+
+
+def test_sandbox_clock_runs_and_only_moves_forward() -> None:
+    ticks = iter([100.0, 100.0, 130.0, 130.0])
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    clock = SandboxClock(start, monotonic=lambda: next(ticks))
+    assert clock.now() == start
+    clock.advance(timedelta(days=1))
+    assert clock.now() == start + timedelta(days=1, seconds=30)
+    with pytest.raises(ValueError):
+        clock.advance(timedelta(minutes=-1))
+
+
+# ----------------------------------------------------------------------- the journey
+def _listening(pid: int) -> list[str]:
+    """Addresses of the TCP sockets process `pid` listens on (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                raw = bytes.fromhex(local.split(":")[0])
+                # /proc prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(str(ipaddress.ip_address(words)))
+    return found
+
+
+@pytest.fixture
+def sandbox_url(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """The real CLI in a subprocess, as on a fresh machine: no .env, no api.json."""
+    proc = subprocess.Popen(
+        [str(SCRIPT), "sandbox", "--port", "0", "--start", START],
+        cwd=tmp_path,
+        env=_env(BOT_API_SPEC=str(tmp_path / "no-api.json")),
+        stdout=subprocess.PIPE,
+        stderr=open(tmp_path / "sandbox.log", "w"),  # noqa: SIM115 - closed with the process
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()], daemon=True).start()
+    url = None
+    deadline = time.monotonic() + 30
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(queue.Empty):
+            line = lines.get(timeout=0.5)
+            if line.startswith("Open http://"):
+                url = line.split()[1]
+    try:
+        assert url, f"no URL from the sandbox:\n{(tmp_path / 'sandbox.log').read_text()}"
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        log = (tmp_path / "sandbox.log").read_text()
+        assert code == 0, log
+        assert "Traceback" not in log, log
+
+
+def _request(url: str, body: bytes | None, **headers: str) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_page_refuses_requests_another_site_could_make(
+    sandbox_url: tuple[str, int],
+) -> None:
+    url, _ = sandbox_url
+    body = json.dumps({"pane": "referrer", "text": "/register"}).encode()
+    # A cross-site form can send text/plain but not JSON; a rebound DNS name is not loopback.
+    assert _request(url + "api/send", body, **{"Content-Type": "text/plain"}) == 415
+    assert _request(url + "api/state", None, Host="sandbox.attacker.example") == 403
+    assert _request(url + "api/send", body, **{"Content-Type": "application/json"}) == 200
+    assert _request(url + "api/file/NOPE", None) == 404
+    clock = json.dumps({"minutes": 60 * 24 * 365}).encode()
+    assert _request(url + "api/clock", clock, **{"Content-Type": "application/json"}) == 400
+
+
+def _browser() -> Any:
+    """Playwright's sync API, or a skip (a failure when REQUIRE_BROWSER=1)."""
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = "playwright is not installed (pip install -e '.[test]')"
+    if problem is None and not CHROMIUM.exists():
+        problem = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)"
+    if problem:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(problem)
+    return sync_playwright
+
+
+def test_every_role_in_the_browser_from_registration_to_reminder(
+    sandbox_url: tuple[str, int],
+) -> None:
+    sync_playwright = _browser()
+    from playwright.sync_api import expect
+
+    url, pid = sandbox_url
+    if os.path.isdir(f"/proc/{pid}"):
+        addresses = _listening(pid)
+        assert len(addresses) >= 2, addresses  # the page and the Bot API fake
+        assert all(ipaddress.ip_address(a).is_loopback for a in addresses), addresses
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(15_000)
+            expect.set_options(timeout=15_000)
+            page.goto(url)
+            expect(page.locator(".banner")).to_contain_text("made up")
+
+            def pane(key: str) -> Any:
+                return page.locator(f'section.pane[data-pane="{key}"]')
+
+            def last_bot(key: str) -> Any:
+                return pane(key).locator(".msg:not(.out)").last
+
+            def say(key: str, text: str, expect_text: str) -> None:
+                box = pane(key).locator("textarea")
+                box.fill(text)
+                box.press("Enter")
+                expect(last_bot(key)).to_contain_text(expect_text)
+
+            def press(key: str, label: str, expect_text: str, where: str = "") -> None:
+                target = where or key
+                before = pane(target).locator(".msg").count()
+                pane(key).locator("button.kb", has_text=label).last.click()
+                if not where:
+                    expect(pane(target).locator(".msg")).not_to_have_count(before)
+                expect(last_bot(target)).to_contain_text(expect_text)
+
+            def shot(name: str) -> None:
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+            for key in ("admin", "clinician1", "clinician2", "link"):
+                expect(last_bot(key)).to_contain_text("now registered as")
+            shot("01-start")
+
+            # Register (referrer) and approve (admin).
+            say("referrer", "/register", "Registration 1/8")
+            say("referrer", "Dr Casey Morgan", "Registration 2/8")
+            say("referrer", "Consultant Orthopaedic Surgeon", "Registration 3/8")
+            press("referrer", "Northfield General Hospital", "Registration 4/8")
+            say("referrer", "0118 496 0123", "Registration 5/8")
+            say("referrer", "07911 123456", "Registration 6/8")
+            say("referrer", "0118 496 0124", "Registration 7/8")
+            say("referrer", "casey.morgan@example.nhs.uk", "Registration 8/8")
+            say("referrer", "none", "07911 123456")
+            press("referrer", "Confirm", "sent to the service's administrators")
+            expect(last_bot("admin")).to_contain_text("Dr Casey Morgan")
+            press("admin", "Approve", "registration has been approved", where="referrer")
+            shot("02-registered-and-approved")
+
+            # Refer: the case goes to a named clinician, a deputy and the link clinician.
+            say("referrer", "/refer", "NHS number")
+            say("referrer", "943 476 5919", "date of birth")
+            say("referrer", "04/05/1970", "Bone")
+            press("referrer", "Soft tissue", "site")
+            say("referrer", "Left thigh", "summary")
+            say(
+                "referrer",
+                "Enlarging painless mass, 6 cm, deep to fascia. MRI done.",
+                "Urgent",
+            )
+            press("referrer", "Routine", "943 476 5919")
+            press("referrer", "Confirm", "Case C-1")
+            named = next(
+                key
+                for key in ("clinician1", "clinician2")
+                if "named clinician for case C-1" in pane(key).inner_text()
+            )
+            expect(last_bot("link")).to_contain_text("C-1")
+
+            # Ask, then the named clinician answers with a Telegram reply.
+            say("referrer", "/ask C-1", "question")
+            say("referrer", "Should we biopsy locally or refer straight to you?", "Q-1")
+            question = last_bot(named)
+            expect(question).to_contain_text("biopsy locally")
+            expect(question.locator("button.kb")).to_have_count(4)
+            question.locator(".reply-btn").click()
+            expect(pane(named).locator(".replying")).to_contain_text("Replying to")
+            box = pane(named).locator("textarea")
+            box.fill("Please do not biopsy locally: refer now and send the MRI.")
+            box.press("Enter")
+            expect(last_bot("referrer")).to_contain_text("Please do not biopsy locally")
+            shot("03-asked-and-answered")
+
+            # The patient: invitation link from the clinician, consent in the patient pane.
+            say(named, "/invite_patient C-1", "start=")
+            last_bot(named).locator("button.open-link").click()
+            expect(last_bot("patient")).to_contain_text("What the bot sends you")
+            press("patient", "I agree", "You will receive appointment reminders")
+
+            # An appointment tomorrow at noon: reminders at 1 day and 2 hours before.
+            say(named, "/appointment C-1", "which kind")
+            press(named, "Follow-up at NOC", "Date and time")
+            say(named, "2026-11-03 12:00", "Location")
+            last_bot(named).locator("button.kb").first.click()
+            expect(last_bot(named)).to_contain_text("Tuesday 03 November 2026 at 12:00")
+            press(named, "Confirm", "Booked")
+            expect(pane("patient").locator(".msg .doc")).to_have_count(1)  # the .ics
+            reminders = pane("patient").locator(".msg", has_text="⏰")
+            expect(reminders).to_have_count(0)
+
+            # A day passes: the 1-day reminder (Monday 12:00) reaches the patient.
+            page.locator("#plus-day").click()
+            expect(page.locator("#clock")).to_contain_text(
+                "Tuesday 03 November 2026", timeout=30_000
+            )
+            expect(reminders).to_have_count(1)
+            expect(reminders.last).to_contain_text("Tuesday 03 November 2026 at 12:00")
+            shot("04-reminder-after-a-day")
+            press("patient", "I will attend", "will attend")
+
+            # Documents download from the page (the calendar file).
+            with page.expect_download() as download:
+                pane("patient").locator(".msg .doc").first.click()
+            assert download.value.suggested_filename.endswith(".ics")
+            shot("05-end")
+        finally:
+            browser.close()
