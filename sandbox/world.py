@@ -165,6 +165,10 @@ def sandbox_settings(fake: FakeBotAPI, database_url: str, **overrides: Any) -> S
         "SEND_GLOBAL_RATE": 100.0,
         "SEND_PER_CHAT_RATE": 20.0,
         "SEND_PER_CHAT_BURST": 20,
+        # A rehearsal (or the browser test) clicks faster than the production limit.
+        "INCOMING_RATE_PER_MINUTE": 600.0,
+        "INCOMING_BURST": 60,
+        "HEALTH_PORT": 0,  # loopback, any free port: never collides with a real bot
         **overrides,
     }
     return _SandboxSettings(**values)
