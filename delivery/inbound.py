@@ -23,7 +23,7 @@ from telegram.ext import Application
 
 from delivery.ratelimit import IncomingRateLimit, Verdict, sender_of
 from services.clock import Clock
-from storage.uow import HANDLING_UPDATE, Database
+from storage.uow import HANDLING_UPDATE, Database, HandlingUpdate
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ class Intake:
                 count += 1
 
     async def _handle(self, update_id: int, payload: str | None) -> None:
-        token = HANDLING_UPDATE.set((update_id, self.clock.now()))
+        handling = HandlingUpdate(update_id, self.clock.now())
+        token = HANDLING_UPDATE.set(handling)
         try:
             update = Update.de_json(json.loads(payload or "{}"), self.application.bot)
             # process_update routes handler exceptions to the error handler itself.
@@ -139,9 +140,10 @@ class Intake:
             log.error("update %s could not be processed: %s", update_id, type(exc).__name__)
         finally:
             HANDLING_UPDATE.reset(token)
-        async with self.db.uow() as uow:
-            await uow.inbound.mark_done(update_id, self.clock.now())
-            await uow.commit()
+        if not handling.marked:  # no handler committed (nothing to do, or it failed)
+            async with self.db.uow() as uow:
+                await uow.inbound.mark_done(update_id, self.clock.now())
+                await uow.commit()
         if self.on_handled is not None:
             self.on_handled("done")
         async with self._handled:

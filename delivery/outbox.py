@@ -91,6 +91,9 @@ class Dispatcher:
         self._sending: set[int] = set()  # outbox ids this process is sending now
         self._task: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        # A chat's next message, claimed in the same transaction that recorded the last one
+        # as sent (one transaction fewer per message); None: the chat had nothing more.
+        self._chained: dict[int, _Work | None] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -182,7 +185,11 @@ class Dispatcher:
             finally:
                 self._sending.discard(work.outbox_id)
             if not delivered:
+                self._chained.pop(work.chat_id, None)
                 return  # retrying later or undeliverable: later messages wait their turn
+            if work.chat_id in self._chained:
+                work = self._chained.pop(work.chat_id)
+                continue
             now = self.clock.now()
             async with self.db.uow() as uow:
                 row = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
@@ -322,10 +329,16 @@ class Dispatcher:
                     created_at=now,
                 )
             )
+            chained: _Work | None = None
             if index + 1 == total:
                 row.status, row.sent_at, row.claimed_until = "sent", now, None
                 self.stats.sent += 1
+                await uow.flush()
+                following = await uow.outbox.claim_next(row.chat_id, now, now + LEASE)
+                chained = await self._work(uow, following) if following is not None else None
             await uow.commit()
+            if index + 1 == total:
+                self._chained[row.chat_id] = chained
 
     async def _retry_later(self, outbox_id: int, reason: str) -> None:
         async with self.db.uow() as uow:

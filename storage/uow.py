@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -25,11 +26,19 @@ from storage.repositories import (
     StatusRepository,
 )
 
-# The stored update being handled, and when: a handler's commit marks it done in the same
-# transaction, so a crash after the commit never replays the update's changes.
-HANDLING_UPDATE: ContextVar[tuple[int, datetime] | None] = ContextVar(
-    "handling_update", default=None
-)
+
+@dataclass
+class HandlingUpdate:
+    """The stored update being handled, and when; `marked` once a commit marked it done."""
+
+    update_id: int
+    at: datetime
+    marked: bool = False
+
+
+# A handler's commit marks its update done in the same transaction, so a crash after the
+# commit never replays the update's changes.
+HANDLING_UPDATE: ContextVar[HandlingUpdate | None] = ContextVar("handling_update", default=None)
 
 
 class UnitOfWork:
@@ -78,9 +87,11 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         handling = HANDLING_UPDATE.get()
-        if handling is not None:
-            await self.inbound.mark_done(*handling)
+        if handling is not None and not handling.marked:
+            await self.inbound.mark_done(handling.update_id, handling.at)
         await self.session.commit()
+        if handling is not None:
+            handling.marked = True
         # A fresh audit tail is needed for the next transaction in this unit of work.
         self.audit = AuditLog(self.session, self.keyring)
 
