@@ -18,7 +18,7 @@ from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.sender import Sender
-from handlers import appointments, cases, common, queries, registration, texts
+from handlers import admin, appointments, cases, common, queries, registration, texts
 from handlers.base import (
     Conversation,
     Services,
@@ -134,6 +134,7 @@ class BotRuntime:
             conversations={c.name: c for c in [*CONVERSATIONS, *conversations]},
             reminder_offsets=settings.REMINDER_OFFSETS,
             quiet_hours=settings.QUIET_HOURS,
+            ack_sla=settings.ACK_SLA,
         )
         self.application.bot_data["services"] = self.services
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
@@ -143,6 +144,7 @@ class BotRuntime:
             *cases.handlers(),
             *queries.handlers(),
             *appointments.handlers(),
+            *admin.handlers(),
             *handlers,
             *common.fallbacks(),
         ]:

@@ -47,6 +47,7 @@ class Services:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     reminder_offsets: tuple[timedelta, ...] = ()
     quiet_hours: tuple[time, time] | None = None
+    ack_sla: timedelta = timedelta(hours=4)  # for /stats: when an open query is overdue
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
