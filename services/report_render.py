@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.reports import LETTER, OTHER_CENTRE, Report, Timing
 
@@ -109,8 +110,6 @@ def _whole(seconds: float | None) -> int | None:
 def _day(value: datetime | None, report: Report) -> str:
     if value is None:
         return ""
-    from zoneinfo import ZoneInfo
-
     return value.astimezone(ZoneInfo(report.timezone)).date().isoformat()
 
 

@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -62,7 +73,12 @@ class ReportRepository:
     def hour(self, column: Any) -> ColumnElement[int]:
         """Whole hours since 1970 (UTC) of a timestamp column, for week buckets."""
         # The small offset keeps an event at exactly hh:00:00 in hour hh despite rounding.
-        return cast(func.floor((self.epoch(column) + 0.001) / 3600.0), Float)
+        hours = (self.epoch(column) + 0.001) / 3600.0
+        if self.dialect == "sqlite":
+            # CAST truncates, which is floor for times after 1970; SQLite's floor() exists
+            # only in builds with the math functions.
+            return cast(hours, Integer)
+        return cast(func.floor(hours), BigInteger)
 
     @staticmethod
     def _in(column: Any, window: Window) -> ColumnElement[bool]:
