@@ -6,6 +6,7 @@ import asyncio
 import base64
 import csv
 import io
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -14,10 +15,14 @@ import pytest
 from storage.crypto import Keyring
 from storage.uow import Database
 from tests import report_data as data
-from tests.test_cli import _key, cli
+from tests.test_cli import cli
 from tests.test_reports import csv_figures
 
 PERIOD = ("--since", "2026-11-02", "--until", "2026-11-15")
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 @pytest.fixture
