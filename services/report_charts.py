@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from services.reports import Report
 
@@ -58,14 +59,15 @@ def response_chart(report: Report) -> bytes:
         axes.set_xticks(range(len(labels)), labels)
         axes.axvline(len(labels) - 2.5, color=RED, linestyle="--", linewidth=1.2)
         axes.text(
-            len(labels) - 2.45,
-            max(values) * 1.05,
-            "two-week letter",
+            len(labels) - 2.55,
+            max(values) * 1.17,
+            "two-week letter ",
             color=RED,
-            ha="left",
-            va="bottom",
+            ha="right",
+            va="top",
         )
         axes.set_ylim(0, max(values) * 1.2)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel("Queries")
         axes.set_xlabel("Time from question to first answer")
         return _svg(figure)
@@ -93,6 +95,7 @@ def weekly_chart(report: Report) -> bytes:
         axes.set_xticks(x[::step], [w.start.strftime("%d %b %y") for w in weeks][::step])
         axes.tick_params(axis="x", labelrotation=45)
         axes.set_ylabel("Per week")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(frameon=False, loc="upper left")
         return _svg(figure)
 
@@ -113,6 +116,7 @@ def load_chart(report: Report) -> bytes:
         axes.barh(y, deputy, left=named, color=GREEN, hatch="..", label="Deputy")
         axes.set_yticks(y, [c.name for c in clinicians])
         axes.set_xlabel("Open cases now")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(frameon=False, loc="lower right")
         if not any(named) and not any(deputy):
             axes.set_xlim(0, 1)
