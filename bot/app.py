@@ -21,7 +21,7 @@ from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.ratelimit import IncomingRateLimit
 from delivery.sender import Sender
-from handlers import appointments, cases, common, queries, registration, texts
+from handlers import admin, appointments, cases, common, queries, registration, texts
 from handlers.base import (
     Conversation,
     Services,
@@ -149,6 +149,7 @@ class BotRuntime:
             reminder_offsets=settings.REMINDER_OFFSETS,
             quiet_hours=settings.QUIET_HOURS,
             metrics=self.metrics,
+            ack_sla=settings.ACK_SLA,
         )
         self.application.bot_data["services"] = self.services
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
@@ -158,6 +159,7 @@ class BotRuntime:
             *cases.handlers(),
             *queries.handlers(),
             *appointments.handlers(),
+            *admin.handlers(),
             *handlers,
             *common.fallbacks(),
         ]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -145,6 +147,141 @@ def audit_verify() -> None:
         typer.echo(f"audit chain intact: {count} entries")
 
     _run(verify)
+
+
+def _date(value: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD option, or a one-line error naming the option (exit 2)."""
+    if value is None:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option}: {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-02", 2)
+    return None
+
+
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="first day, YYYY-MM-DD (service time zone)")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="last day, YYYY-MM-DD, inclusive (default today)")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="write to this file, not stdout")]
+
+
+def _write_out(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{out}: {exc.strerror}")
+    err.print(f"written {out}", markup=False, highlight=False)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv")] = "csv",
+    out: OutOpt = None,
+) -> None:
+    """Export audit entries as CSV, verifying the whole chain; exit 1 if it is broken."""
+    settings = _settings()
+    first, last = _date(since, "--since"), _date(until, "--until")
+    if fmt != "csv":
+        _fail(f"--format: {fmt!r} is not supported; use csv", 2)
+    from services.audit_export import export_csv
+    from services.reports import PeriodError, period
+    from storage.audit import ChainBroken
+
+    try:
+        span = period(first, last, SystemClock().now(), settings.TIMEZONE)
+    except PeriodError as exc:
+        _fail(f"--since/--until: {exc}", 2)
+    # Until the chain is verified to the end, rows go to a side file, never to `out`.
+    partial = out.with_name(out.name + ".partial") if out else None
+
+    async def export() -> int:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            async with db.uow() as uow:
+                if partial is None:
+                    count = await export_csv(uow, sys.stdout.write, span.start, span.end)
+                else:
+                    with partial.open("w", encoding="utf-8", newline="") as handle:
+                        count = await export_csv(uow, handle.write, span.start, span.end)
+            async with db.uow() as uow:
+                await uow.audit.record(
+                    SystemClock().now(), "cli", "audit.exported", "", entries=count
+                )
+                await uow.commit()
+            return count
+        finally:
+            await db.dispose()
+
+    try:
+        count = _run(export)
+    except ChainBroken as exc:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        _fail(f"audit chain broken at entry {exc.problem.entry_id}: {exc.problem.reason}")
+        return
+    if partial is not None and out is not None:
+        partial.replace(out)
+    err.print(f"exported {count} entries; chain intact", markup=False, highlight=False)
+
+
+@app.command()
+def report(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, csv or html")] = "text",
+    out: OutOpt = None,
+) -> None:
+    """The governance pack: cases, queries, response times, load, reminders, gaps."""
+    settings = _settings()
+    first, last = _date(since, "--since"), _date(until, "--until")
+    from services.report_render import FORMATS, render
+    from services.reports import PeriodError, build_report
+
+    if fmt not in FORMATS:
+        _fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}", 2)
+
+    async def make() -> str:
+        db = _database(settings)
+        clock = SystemClock()
+        try:
+            await db.migrate()
+            async with db.uow() as uow:
+                figures = await build_report(
+                    uow, clock, settings.TIMEZONE, settings.ACK_SLA, first, last
+                )
+            async with db.uow() as uow:
+                await uow.audit.record(
+                    clock.now(),
+                    "cli",
+                    "report.generated",
+                    "",
+                    since=str(figures.since or ""),
+                    until=str(figures.until),
+                    format=fmt,
+                )
+                await uow.commit()
+        finally:
+            await db.dispose()
+        return render(figures, fmt)
+
+    try:
+        text = _run(make)
+    except PeriodError as exc:
+        _fail(f"--since/--until: {exc}", 2)
+        return
+    _write_out(text, out)
 
 
 FileArg = Annotated[Path, typer.Argument(help="YAML (.yaml/.yml) or CSV (.csv) file")]

@@ -49,6 +49,7 @@ class Services:
     reminder_offsets: tuple[timedelta, ...] = ()
     quiet_hours: tuple[time, time] | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    ack_sla: timedelta = timedelta(hours=4)  # for /stats: when an open query is overdue
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:

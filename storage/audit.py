@@ -119,3 +119,32 @@ async def verify_chain(session: AsyncSession, keyring: Keyring) -> tuple[int, Ch
             return count, ChainProblem(entry.id, "content does not match its MAC (edited)")
         prev_mac, expected_id, count = entry.mac, expected_id + 1, count + 1
     return count, None
+
+
+class ChainBroken(Exception):
+    """The chain does not hold at `problem.entry_id`."""
+
+    def __init__(self, problem: ChainProblem) -> None:
+        super().__init__(f"entry {problem.entry_id}: {problem.reason}")
+        self.problem = problem
+
+
+async def verified_entries(session: AsyncSession, keyring: Keyring) -> AsyncIterator[AuditEntry]:
+    """Every entry in id order, each yielded only once it is checked against the chain.
+
+    Raises ChainBroken at the first entry that does not hold (the same checks as
+    `verify_chain`), so a consumer never receives an entry past a break.
+    """
+    key = keyring.subkey(AUDIT_PURPOSE)
+    prev_mac, expected_id = GENESIS, 1
+    async for entry in iter_entries(session):
+        if entry.id != expected_id:
+            raise ChainBroken(
+                ChainProblem(entry.id, f"entry {expected_id} is missing (found {entry.id} next)")
+            )
+        if entry.prev_mac != prev_mac:
+            raise ChainBroken(ChainProblem(entry.id, "does not follow the entry before it"))
+        if not hmac.compare_digest(entry.mac, entry_mac(key, prev_mac, entry)):
+            raise ChainBroken(ChainProblem(entry.id, "content does not match its MAC (edited)"))
+        yield entry
+        prev_mac, expected_id = entry.mac, expected_id + 1

@@ -226,7 +226,8 @@ class ThreadMessage(Base):
     query_id: Mapped[int | None] = mapped_column(ForeignKey("queries.id"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     body_enc: Mapped[bytes | None] = _enc()
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed (migration 0002) so a report counts a period's messages without a full scan.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     body = Encrypted()
@@ -269,7 +270,11 @@ class Reminder(Base):
     """A message due at a time: an appointment reminder or a clinician's follow-up."""
 
     __tablename__ = "reminders"
-    __table_args__ = (Index("ix_reminders_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_reminders_status_due", "status", "due_at"),
+        # Migration 0002: the report counts a period's patient reminders by kind and due time.
+        Index("ix_reminders_kind_due", "kind", "due_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = _uid()
     kind: Mapped[str] = mapped_column(String(20))

@@ -1,0 +1,374 @@
+"""The governance report: every figure for the monthly meeting, as plain data.
+
+Definitions (the report's footnotes say the same):
+
+- The period runs from local midnight at the start of `since` to local midnight at
+  the end of `until` (both dates inclusive, in the service's time zone); without
+  `since` it starts at the first record, without `until` it ends today.
+- Cases and queries count by when they were opened/asked. Time to first response is
+  from a query being asked to the first answer a clinician relayed to the referrer;
+  time to resolution is to Resolve. Both are over the queries asked in the period.
+- Median and 90th percentile use the nearest-rank method: the p-th percentile of n
+  sorted times is the one at rank ceil(p/100 * n) (1-based), so it is always an observed
+  time and at least p % of the queries took no longer. The median of an even count is
+  the lower of the two middle times.
+- The two-week letter: a query answered within 14 days (inclusive) beat the letter; one
+  answered later, or still unanswered 14 days after it was asked, did not.
+- "Now" figures (open and overdue queries, allocation load, unreachable people,
+  missing contact details, pending registrations) describe the database at the time
+  the report is made, whatever the period. Overdue: an open query with no answer yet,
+  asked longer ago than ACK_SLA (half of it for urgent cases).
+- Reminders are the patients' appointment reminders due in the period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.clock import Clock
+from storage.models import Case, Person, Role
+from storage.reports import ReportRepository, Window
+from storage.uow import UnitOfWork
+
+LETTER = timedelta(days=14)
+OTHER_CENTRE = "__other__"
+TUMOUR_TYPES = ("bone", "soft_tissue", "not_sure")
+URGENCIES = ("urgent", "routine")
+ROLES = tuple(role.value for role in Role)
+MISSING_IDS_SHOWN = 50
+# Time-to-first-response bins: (label, upper bound inclusive in seconds).
+RESPONSE_BINS: tuple[tuple[str, float], ...] = (
+    ("≤ 1 h", 3600),
+    ("1–4 h", 4 * 3600),
+    ("4–24 h", 24 * 3600),
+    ("1–2 d", 2 * 86400),
+    ("2–7 d", 7 * 86400),
+    ("7–14 d", 14 * 86400),
+    ("> 14 d", math.inf),
+)
+
+
+class PeriodError(ValueError):
+    """The requested dates make no period (e.g. since after until)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    since: date | None
+    until: date
+    start: datetime | None  # UTC
+    end: datetime  # UTC, exclusive
+
+
+def period(since: date | None, until: date | None, now: datetime, tz: ZoneInfo) -> Period:
+    """The local dates as a UTC window; `until` defaults to today."""
+    until = until or now.astimezone(tz).date()
+    if since is not None and since > until:
+        raise PeriodError(f"the start date {since} is after the end date {until}")
+    start = (
+        datetime.combine(since, time(0), tzinfo=tz).astimezone(UTC) if since is not None else None
+    )
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return Period(since, until, start, end)
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of `values` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One row of a "by centre / tumour type / urgency" table."""
+
+    key: str
+    cases: int
+    queries: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Times (seconds) over the queries asked in the period."""
+
+    count: int  # queries with a time (answered / resolved)
+    median: float | None
+    p90: float | None
+    within_letter: int  # done within 14 days
+    beyond_letter: int  # done after 14 days, or still not done 14 days on
+    waiting: int  # not done yet, asked less than 14 days ago
+
+
+@dataclass(frozen=True)
+class Week:
+    start: date  # the Monday
+    cases: int
+    queries: int
+
+
+@dataclass(frozen=True)
+class ClinicianLoad:
+    person_id: int
+    name: str
+    active: bool
+    new_named: int  # cases of the period where named
+    new_deputy: int
+    open_named: int  # open cases now
+    open_deputy: int
+    open_queries: int  # held now
+    overdue_queries: int
+
+
+@dataclass(frozen=True)
+class Reminders:
+    sent: int
+    confirmed: int
+    cannot_attend: int
+    no_answer: int
+    missed: int
+    not_sent: int  # patient stopped or unreachable when due
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: datetime
+    timezone: str
+    since: date | None
+    until: date
+    ack_sla: timedelta
+    centres: dict[str, str]  # id -> name, in report order (plus OTHER_CENTRE)
+    cases: int
+    queries: int
+    messages: int
+    by_centre: list[Breakdown]
+    by_tumour: list[Breakdown]
+    by_urgency: list[Breakdown]
+    queries_resolved: int
+    queries_unanswered: int
+    first_response: Timing
+    resolution: Timing
+    response_bins: list[tuple[str, int]]
+    escalated_to_deputy: int
+    escalated_to_admins: int
+    weeks: list[Week]
+    clinicians: list[ClinicianLoad]
+    open_queries: int
+    overdue_queries: int
+    unheld_open_queries: int  # open queries nobody holds (case not allocated)
+    unallocated_open_cases: int
+    reminders: Reminders
+    unreachable: dict[str, int]  # role -> people
+    missing_secretary: int
+    missing_fax: int
+    missing_either: int
+    missing_ids: list[int] = field(default_factory=list)
+    pending_registrations: int = 0
+    oldest_pending: datetime | None = None
+
+
+def _timing(seconds: list[float], not_done: int, not_done_past_letter: int) -> Timing:
+    letter = LETTER.total_seconds()
+    values = [round(s) for s in seconds]  # whole seconds: clocks, not microseconds
+    within = sum(1 for s in values if s <= letter)
+    return Timing(
+        count=len(values),
+        median=percentile(values, 50),
+        p90=percentile(values, 90),
+        within_letter=within,
+        beyond_letter=len(values) - within + not_done_past_letter,
+        waiting=not_done - not_done_past_letter,
+    )
+
+
+def _bins(seconds: Iterable[float]) -> list[tuple[str, int]]:
+    counts = [0] * len(RESPONSE_BINS)
+    for raw in seconds:
+        value = round(raw)
+        for i, (_, upper) in enumerate(RESPONSE_BINS):
+            if value <= upper:
+                counts[i] += 1
+                break
+    return [(label, n) for (label, _), n in zip(RESPONSE_BINS, counts, strict=True)]
+
+
+def _weeks(
+    case_hours: Sequence[tuple[int, int]],
+    query_hours: Sequence[tuple[int, int]],
+    tz: ZoneInfo,
+    first: date | None,
+    last: date,
+) -> list[Week]:
+    """Counts per local week (Monday to Sunday), every week of the period, zeros included.
+
+    Buckets are UTC hours; a zone whose offset is whole hours (as the UK's) puts each
+    hour wholly in one local day, so the weekly counts are exact.
+    """
+    cases: dict[date, int] = defaultdict(int)
+    queries: dict[date, int] = defaultdict(int)
+    for hours, into in ((case_hours, cases), (query_hours, queries)):
+        for hour, count in hours:
+            local = datetime.fromtimestamp(hour * 3600, tz).date()
+            into[local - timedelta(days=local.weekday())] += count
+    starts = set(cases) | set(queries)
+    if first is None:
+        if not starts:
+            return []
+        first = min(starts)
+    monday = first - timedelta(days=first.weekday())
+    end_monday = last - timedelta(days=last.weekday())
+    weeks = []
+    while monday <= end_monday:
+        weeks.append(Week(monday, cases.get(monday, 0), queries.get(monday, 0)))
+        monday += timedelta(days=7)
+    return weeks
+
+
+def _breakdowns(
+    keys: Sequence[str],
+    case_rows: Sequence[tuple[str | None, str, str, int]],
+    query_rows: Sequence[tuple[str | None, str, str, int]],
+    pick: int,
+) -> list[Breakdown]:
+    cases: dict[str, int] = defaultdict(int)
+    queries: dict[str, int] = defaultdict(int)
+    for rows, into in ((case_rows, cases), (query_rows, queries)):
+        for row in rows:
+            into[str(row[pick] or OTHER_CENTRE)] += row[3]
+    ordered = list(keys) + sorted((set(cases) | set(queries)) - set(keys))
+    return [Breakdown(k, cases.get(k, 0), queries.get(k, 0)) for k in ordered]
+
+
+def _reminders(rows: Sequence[tuple[str, str | None, int]]) -> Reminders:
+    figures: dict[str, int] = defaultdict(int)
+    for status, response, count in rows:
+        if status == "sent":
+            figures["sent"] += count
+            figures[response or "no_answer"] += count
+        elif status in ("missed", "skipped"):
+            figures[status] += count
+    return Reminders(
+        sent=figures["sent"],
+        confirmed=figures["attending"],
+        cannot_attend=figures["cannot_attend"],
+        no_answer=figures["no_answer"],
+        missed=figures["missed"],
+        not_sent=figures["skipped"],
+    )
+
+
+async def build_report(
+    uow: UnitOfWork,
+    clock: Clock,
+    tz: ZoneInfo,
+    ack_sla: timedelta,
+    since: date | None = None,
+    until: date | None = None,
+) -> Report:
+    """Compute the whole report in the unit of work's transaction (one snapshot)."""
+    now = clock.now()
+    span = period(since, until, now, tz)
+    window = Window(span.start, span.end)
+    repo = ReportRepository(uow.session)
+
+    centres = dict(await repo.centres())
+    case_rows = await repo.cases_by_kind(window)
+    query_rows = await repo.queries_by_kind(window)
+    outcomes = await repo.query_outcomes(window, now - LETTER)
+    response = await repo.first_response_seconds(window)
+    resolution = await repo.resolution_seconds(window)
+
+    named_new = await repo.cases_per_clinician(Case.named_clinician_id, window)
+    deputy_new = await repo.cases_per_clinician(Case.deputy_id, window)
+    named_open = await repo.cases_per_clinician(Case.named_clinician_id, None)
+    deputy_open = await repo.cases_per_clinician(Case.deputy_id, None)
+    held = await repo.open_queries_per_holder(now - ack_sla, now - ack_sla / 2)
+    clinicians = {p.id: p for p in await repo.clinicians()}
+    # Anyone else holding load (e.g. a clinician whose role changed) is listed too.
+    others = (set(named_open) | set(deputy_open) | {k for k in held if k is not None}) - set(
+        clinicians
+    )
+    for person in await repo.people(sorted(others)):
+        clinicians[person.id] = person
+    loads = [
+        ClinicianLoad(
+            person_id=pid,
+            name=person.name or f"person {pid}",
+            active=person.status == "active",
+            new_named=named_new.get(pid, 0),
+            new_deputy=deputy_new.get(pid, 0),
+            open_named=named_open.get(pid, 0),
+            open_deputy=deputy_open.get(pid, 0),
+            open_queries=held.get(pid, (0, 0))[0],
+            overdue_queries=held.get(pid, (0, 0))[1],
+        )
+        for pid, person in clinicians.items()
+    ]
+    loads.sort(key=lambda c: (c.name.casefold(), c.person_id))
+    missing = await repo.referrers_missing_details(MISSING_IDS_SHOWN)
+    pending, oldest = await repo.pending_registrations()
+    unreachable = await repo.unreachable_by_role()
+    unheld = held.get(None, (0, 0))
+
+    centre_keys = [*centres, OTHER_CENTRE] if any(r[0] is None for r in case_rows) else [*centres]
+    return Report(
+        generated_at=now,
+        timezone=tz.key,
+        since=span.since,
+        until=span.until,
+        ack_sla=ack_sla,
+        centres={**centres, OTHER_CENTRE: "Other (not in the directory)"},
+        cases=sum(r[3] for r in case_rows),
+        queries=outcomes["asked"],
+        messages=await repo.messages(window),
+        by_centre=_breakdowns(centre_keys, case_rows, query_rows, 0),
+        by_tumour=_breakdowns(TUMOUR_TYPES, case_rows, query_rows, 1),
+        by_urgency=_breakdowns(URGENCIES, case_rows, query_rows, 2),
+        queries_resolved=outcomes["resolved"],
+        queries_unanswered=outcomes["unanswered"],
+        first_response=_timing(
+            response, outcomes["unanswered"], outcomes["unanswered_past_letter"]
+        ),
+        resolution=_timing(
+            resolution,
+            outcomes["asked"] - outcomes["resolved"],
+            outcomes["unresolved_past_letter"],
+        ),
+        response_bins=_bins(response),
+        escalated_to_deputy=outcomes["to_deputy"],
+        escalated_to_admins=outcomes["to_admins"],
+        weeks=_weeks(
+            await repo.case_hours(window),
+            await repo.query_hours(window),
+            tz,
+            span.since,
+            span.until,
+        ),
+        clinicians=loads,
+        open_queries=sum(v[0] for v in held.values()),
+        overdue_queries=sum(v[1] for v in held.values()),
+        unheld_open_queries=unheld[0],
+        unallocated_open_cases=await repo.unallocated_open_cases(),
+        reminders=_reminders(await repo.reminders(window)),
+        unreachable={role: unreachable.get(role, 0) for role in ROLES},
+        missing_secretary=missing[0],
+        missing_fax=missing[1],
+        missing_either=missing[2],
+        missing_ids=missing[3],
+        pending_registrations=pending,
+        oldest_pending=oldest,
+    )
+
+
+async def pending_registrations(uow: UnitOfWork, limit: int = 10) -> tuple[int, Sequence[Person]]:
+    """How many referrers await approval, and the oldest `limit` of them (loaded)."""
+    repo = ReportRepository(uow.session)
+    count, _ = await repo.pending_registrations()
+    return count, await repo.pending_referrers(limit)

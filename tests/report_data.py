@@ -1,0 +1,335 @@
+"""A known dataset for the governance report, built through the services with a clock.
+
+Every figure the report should show for the period 2026-11-02 to 2026-11-15 (viewed on
+2026-11-20 09:00 UTC; Europe/London is on GMT then) is worked out by hand in EXPECTED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from services import cases as case_svc
+from services import queries as query_svc
+from services import registration as reg
+from services.cases import CaseDraft
+from storage.models import (
+    Appointment,
+    Case,
+    Centre,
+    Person,
+    PersonStatus,
+    Query,
+    ReferrerDetails,
+    Reminder,
+    Role,
+)
+from storage.uow import Database
+
+SINCE, UNTIL = date(2026, 11, 2), date(2026, 11, 15)
+REPORT_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+SLA = timedelta(hours=4)
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+@dataclass
+class Ids:
+    jones: int
+    patel: int
+    bone: int
+    admin: int
+    r1: int
+    r2: int
+    r3: int
+    r5: int
+
+
+async def build(db: Database, admin_tg: int | None = None) -> Ids:
+    """The dataset; returns the people's ids."""
+    async with db.uow() as uow:
+        now0 = at(1, 9, month=10)
+        uow.centres.add(Centre(id="rbh", name="Royal Berkshire Hospital", created_at=now0))
+        uow.centres.add(Centre(id="gwh", name="Great Western Hospital", created_at=now0))
+
+        def person(**kw: object) -> Person:
+            p = Person(created_at=now0, **kw)
+            uow.people.add(p)
+            return p
+
+        jones = person(
+            directory_id="dr-jones",
+            role=Role.CLINICIAN,
+            name="Dr Alice Jones",
+            specialties="bone,soft_tissue",
+        )
+        patel = person(
+            directory_id="dr-patel",
+            role=Role.CLINICIAN,
+            name="Dr Raj Patel",
+            specialties="soft_tissue",
+        )
+        await uow.flush()
+        bone = person(
+            directory_id="dr-bone", role=Role.CLINICIAN, name="Dr Bea Bone", specialties="bone"
+        )
+        admin = person(
+            directory_id="coord-sam", role=Role.ADMIN, name="Sam Lee", telegram_user_id=admin_tg
+        )
+        await uow.flush()
+        jones.deputy_id, patel.deputy_id = patel.id, jones.id
+
+        async def referrer(
+            name: str,
+            centre: str | None,
+            secretary: str | None,
+            fax: str | None,
+            status: str = PersonStatus.ACTIVE,
+        ) -> Person:
+            p = person(
+                role=Role.REFERRER,
+                status=status,
+                name=name,
+                centre_id=centre,
+                phone="+441183225111",
+                email="ref@nhs.net",
+            )
+            await uow.flush()
+            uow.people.add_details(
+                ReferrerDetails(
+                    person_id=p.id,
+                    job_title="Consultant",
+                    mobile="+447911123456",
+                    secretary_phone=secretary,
+                    fax=fax,
+                )
+            )
+            return p
+
+        r1 = await referrer("Dr One", "rbh", "+441183225112", None)
+        r2 = await referrer("Dr Two", "gwh", "+441793604020", "+441793604021")
+        r4 = await referrer("Dr Four", "rbh", None, None, PersonStatus.REJECTED)
+        r5 = await referrer("Dr Five", None, "+441793604020", "+441793604021")
+        await uow.flush()
+        del r4
+
+        async def open_case(who: Person, tumour: str, urgency: str, when: datetime) -> Case:
+            draft = CaseDraft("9434765919", "1970-05-04", tumour, "Thigh", "Mass", urgency)
+            opened = await case_svc.open_case(uow, who, draft, when, when.date())
+            return opened.case
+
+        async def ask(case: Case, when: datetime) -> Query:
+            referrer_ = await uow.people.get(case.referrer_id)
+            assert referrer_ is not None
+            routed = await query_svc.ask(uow, referrer_, case, "question", when, when.date())
+            return routed.query
+
+        async def answer(query: Query, case: Case, when: datetime) -> None:
+            holder = await uow.people.get(query.holder_id)  # type: ignore[arg-type]
+            assert holder is not None
+            await query_svc.relay(uow, holder, query, case, "answer", when)
+
+        async def resolve(query: Query, when: datetime) -> None:
+            holder = await uow.people.get(query.holder_id)  # type: ignore[arg-type]
+            assert holder is not None
+            await query_svc.resolve(uow, holder, query, when)
+
+        async def escalate(when: datetime) -> None:
+            await query_svc.escalate_due(uow, when, SLA)
+
+        c1 = await open_case(r1, "bone", "routine", at(26, 10, month=10))
+        q1 = await ask(c1, at(27, 10, month=10))
+        c2 = await open_case(r1, "soft_tissue", "urgent", at(2, 9))
+        q2 = await ask(c2, at(2, 10))
+        await answer(q2, c2, at(2, 11))
+        q8 = await ask(c2, at(2, 12))
+        await resolve(q2, at(2, 13))
+        q3 = await ask(c2, at(3, 9))
+        c3 = await open_case(r2, "bone", "routine", at(3, 10))
+        await escalate(at(3, 11))
+        q10 = await ask(c3, at(3, 12))
+        await escalate(at(3, 13))
+        await answer(q3, c2, at(4, 9))
+        q4 = await ask(c3, at(4, 10))
+        await answer(q4, c3, at(4, 14))
+        await resolve(q3, at(5, 9))
+        c4 = await open_case(r2, "not_sure", "routine", at(10, 11))
+        q5 = await ask(c4, at(10, 12))
+        await answer(q5, c4, at(12, 12))
+        c5 = await open_case(r1, "soft_tissue", "urgent", at(12, 14))
+        q7 = await ask(c5, at(12, 15))
+        await answer(q7, c5, at(12, 15, 30))
+        await resolve(q7, at(12, 16))
+        c6 = await open_case(r5, "bone", "urgent", at(13, 9, 30))
+        q6 = await ask(c6, at(13, 10))
+        await resolve(q5, at(13, 12))
+        await escalate(at(13, 12))
+        q9 = await ask(c3, at(14, 9))
+        c5.status, c5.closed_at = "closed", at(14, 10)
+        await answer(q8, c2, at(16, 13))
+        del q1, q6, q9, q10
+
+        # Allocation as the rules give it (checked here so a rule change is obvious).
+        assert (c1.named_clinician_id, c1.deputy_id) == (jones.id, bone.id)
+        for c in (c2, c4, c5):
+            assert (c.named_clinician_id, c.deputy_id) == (patel.id, jones.id)
+        for c in (c3, c6):
+            assert (c.named_clinician_id, c.deputy_id) == (bone.id, jones.id)
+
+        # A pending registration with neither secretary nor fax.
+        submitted = await reg.submit_registration(
+            uow,
+            7_777_001,
+            {
+                "full_name": "Dr Three",
+                "job_title": "Registrar",
+                "centre_id": "rbh",
+                "phone": "+441183225111",
+                "mobile": "+447911123456",
+                "secretary": None,
+                "email": "three@nhs.net",
+                "fax": None,
+            },
+            at(14, 15),
+        )
+        assert isinstance(submitted, reg.Submitted)
+        r3 = submitted.person
+
+        # A patient of C-2 with appointment reminders in every state.
+        patient = person(
+            role=Role.PATIENT, name="Patient of C-2", case_id=c2.id, telegram_user_id=7_777_002
+        )
+        await uow.flush()
+        appointment = Appointment(
+            case_id=c2.id,
+            kind="one_stop",
+            starts_at=at(16, 9),
+            location="NOC",
+            status="scheduled",
+            created_at=at(2, 9),
+        )
+        uow.session.add(appointment)
+        await uow.flush()
+        reminders = [
+            ("appointment", at(3, 9), "sent", "attending"),
+            ("appointment", at(4, 9), "sent", "cannot_attend"),
+            ("appointment", at(5, 9), "sent", None),
+            ("appointment", at(15, 23, 59), "sent", None),
+            ("appointment", at(6, 9), "missed", None),
+            ("appointment", at(7, 9), "skipped", None),
+            ("appointment", at(8, 9), "cancelled", None),
+            ("appointment", at(16, 0), "sent", "attending"),  # after the period
+            ("appointment", at(1, 23, 59), "sent", "attending"),  # before it
+            ("followup", at(9, 9), "sent", None),  # a clinician's follow-up, not a patient's
+        ]
+        for kind, due, status, response in reminders:
+            uow.session.add(
+                Reminder(
+                    kind=kind,
+                    appointment_id=appointment.id,
+                    case_id=c2.id,
+                    recipient_id=patient.id,
+                    due_at=due,
+                    status=status,
+                    response=response,
+                    sent_at=due if status == "sent" else None,
+                    created_at=at(2, 9),
+                )
+            )
+        patient.reachable, patient.unreachable_since = False, at(10, 9)
+        r2.reachable, r2.unreachable_since = False, at(10, 9)
+        ids = Ids(jones.id, patel.id, bone.id, admin.id, r1.id, r2.id, r3.id, r5.id)
+        await uow.commit()
+    return ids
+
+
+def expected(ids: Ids) -> dict[tuple[str, str, str], str]:
+    """Every figure of the report for SINCE..UNTIL, keyed (section, row, metric), as in the CSV."""
+    figures: dict[tuple[str, str, str], object] = {
+        ("report", "period", "generated_at"): REPORT_AT.isoformat(),
+        ("report", "period", "since"): "2026-11-02",
+        ("report", "period", "until"): "2026-11-15",
+        ("report", "period", "timezone"): "Europe/London",
+        ("report", "period", "ack_sla_seconds"): 14400,
+        ("report", "period", "letter_seconds"): 1209600,
+        ("summary", "cases", "count"): 5,
+        ("summary", "queries", "count"): 9,
+        ("summary", "messages", "count"): 14,
+        ("summary", "queries_resolved", "count"): 4,
+        ("summary", "queries_unanswered", "count"): 3,
+    }
+    for section, rows in {
+        "by_centre": {"gwh": (2, 4), "rbh": (2, 4), "__other__": (1, 1)},
+        "by_tumour": {"bone": (2, 4), "soft_tissue": (2, 4), "not_sure": (1, 1)},
+        "by_urgency": {"urgent": (3, 5), "routine": (2, 4)},
+    }.items():
+        for row, (cases, queries) in rows.items():
+            figures[(section, row, "cases")] = cases
+            figures[(section, row, "queries")] = queries
+    for row, values in {
+        "first_response": (6, 14400, 1213200, 5, 2, 2),
+        "resolution": (4, 10800, 259200, 4, 3, 2),
+    }.items():
+        metrics = (
+            "count",
+            "median_seconds",
+            "p90_seconds",
+            "within_14_days",
+            "beyond_14_days",
+            "waiting",
+        )
+        for metric, value in zip(metrics, values, strict=True):
+            figures[("times", row, metric)] = value
+    for i, n in enumerate([2, 1, 1, 1, 0, 0, 1]):
+        figures[("response_distribution", f"bin_{i}", "queries")] = n
+    figures[("response_distribution", "unanswered", "queries")] = 3
+    figures[("escalations", "to_deputy", "count")] = 4
+    figures[("escalations", "to_admins", "count")] = 2
+    for pid, values in {
+        ids.jones: (0, 5, 1, 4, 1, 1),
+        ids.bone: (2, 0, 2, 1, 4, 3),
+        ids.patel: (3, 0, 2, 0, 1, 0),
+    }.items():
+        metrics = (
+            "new_named",
+            "new_deputy",
+            "open_named",
+            "open_deputy",
+            "open_queries",
+            "overdue_queries",
+        )
+        for metric, value in zip(metrics, values, strict=True):
+            figures[("clinicians", f"person:{pid}", metric)] = value
+    for row, value in {
+        "open_queries": 6,
+        "overdue_queries": 4,
+        "unheld_open_queries": 0,
+        "unallocated_open_cases": 0,
+        "pending_registrations": 1,
+    }.items():
+        figures[("now", row, "count")] = value
+    for row, value in {
+        "sent": 4,
+        "confirmed": 1,
+        "cannot_attend": 1,
+        "no_answer": 2,
+        "missed": 1,
+        "not_sent": 1,
+    }.items():
+        figures[("reminders", row, "count")] = value
+    for row, value in {
+        "admin": 0,
+        "clinician": 0,
+        "link_clinician": 0,
+        "referrer": 1,
+        "patient": 1,
+    }.items():
+        figures[("unreachable", row, "count")] = value
+    for row, value in {"missing_secretary": 1, "missing_fax": 2, "missing_either": 2}.items():
+        figures[("contact_details", row, "count")] = value
+    for week, (cases, queries) in {"2026-11-02": (2, 5), "2026-11-09": (3, 4)}.items():
+        figures[("weekly", week, "cases")] = cases
+        figures[("weekly", week, "queries")] = queries
+    return {key: str(value) for key, value in figures.items()}
