@@ -279,6 +279,7 @@ async def main() -> None:
     parser.add_argument("--messages-per-case", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", help="PostgreSQL URL (a schema is made and dropped)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
@@ -326,6 +327,8 @@ async def main() -> None:
         )
     )
     print(f"written {out}")
+    if args.json:
+        args.json.write_text(out.read_text())
 
 
 if __name__ == "__main__":

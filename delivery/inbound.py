@@ -28,6 +28,18 @@ from storage.uow import HANDLING_UPDATE, Database, HandlingUpdate
 log = logging.getLogger(__name__)
 
 
+LANES = 8  # users whose updates may be in hand at once
+
+
+def _lane(payload: str | None, update_id: int) -> object:
+    """Whose update this is: updates of one sender (or one chat) keep their order."""
+    try:
+        sender = sender_of(json.loads(payload or "{}"))
+    except ValueError:
+        sender = None
+    return sender[0] if sender is not None else ("update", update_id)
+
+
 def seconds(value: int | float | timedelta) -> float:
     """PTB gives retry_after as seconds or as a timedelta, depending on its settings."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -62,6 +74,7 @@ class Intake:
         self.on_slow_down = on_slow_down
         self.dropped = 0
         self._warnings: set[asyncio.Task[None]] = set()
+        self._lanes = asyncio.Semaphore(LANES)
         self._wake = asyncio.Event()
         self._handled = asyncio.Condition()
         self.last_handled = 0
@@ -118,16 +131,31 @@ class Intake:
         return new
 
     async def process_pending(self) -> int:
-        """Handle every stored, unhandled update in update_id order."""
+        """Handle every stored, unhandled update: each user's in order, users side by side.
+
+        One user's updates must be handled one at a time and in order (a conversation is
+        a sequence), but nothing orders two users' updates, so while one user's handler
+        waits on the database or Telegram another user's can run.
+        """
         count = 0
         while True:
             async with self.db.uow() as uow:
                 batch = [(row.update_id, row.payload) for row in await uow.inbound.pending(50)]
             if not batch:
                 return count
+            lanes: dict[object, list[tuple[int, str | None]]] = {}
             for update_id, payload in batch:
+                lanes.setdefault(_lane(payload, update_id), []).append((update_id, payload))
+            await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+            count += len(batch)
+            async with self._handled:
+                self.last_handled = max(self.last_handled, batch[-1][0])
+                self._handled.notify_all()
+
+    async def _handle_lane(self, lane: list[tuple[int, str | None]]) -> None:
+        async with self._lanes:
+            for update_id, payload in lane:
                 await self._handle(update_id, payload)
-                count += 1
 
     async def _handle(self, update_id: int, payload: str | None) -> None:
         handling = HandlingUpdate(update_id, self.clock.now())
@@ -146,9 +174,6 @@ class Intake:
                 await uow.commit()
         if self.on_handled is not None:
             self.on_handled("done")
-        async with self._handled:
-            self.last_handled = max(self.last_handled, update_id)
-            self._handled.notify_all()
 
     async def wait_handled(self, update_id: int, timeout: float = 10.0) -> None:
         """Wait until `update_id` (and everything before it) has been handled."""

@@ -95,6 +95,12 @@ class BotProcess:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{self.name} never went quiet")
 
+    async def metric(self, name: str) -> float:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"http://127.0.0.1:{self.health_port}/metrics")).text
+        found = [line for line in text.splitlines() if line.startswith(name + " ")]
+        return float(found[0].split()[1]) if found else 0.0
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.kill()  # SIGKILL: no clean shutdown, no lock handed back politely
@@ -194,6 +200,13 @@ async def test_standby_takes_over_mid_registration_after_kill_9(
         await _answer(user, "/register", "full name")
         await _answer(user, "Sean O'Brien & <Sons>", "job title")
         await a.wait_quiet()  # killed mid-conversation, not mid-send (see LEASE)
+        assert await a.metric("referral_bot_update_holder") == 1
+        assert await b.metric("referral_bot_update_holder") == 0
+        assert await a.metric('referral_bot_updates_handled_total{outcome="done"}') == 2
+        assert await b.metric('referral_bot_updates_handled_total{outcome="done"}') == 0
+        # Backlog figures come from the database: both processes report the same.
+        sent = 'referral_bot_outbox_messages{status="sent"}'
+        assert await a.metric(sent) == await b.metric(sent) == 2
 
         a.kill()
         killed = time.monotonic()
@@ -206,6 +219,9 @@ async def test_standby_takes_over_mid_registration_after_kill_9(
         assert took < TAKEOVER_LIMIT
         assert "centre" in user.last().plain.lower()
 
+        assert await b.metric("referral_bot_update_holder") == 1
+        assert await b.metric('referral_bot_updates_handled_total{outcome="done"}') == 1
+        assert await b.metric('referral_bot_outbox_messages{status="sent"}') == 3
         texts = user.texts()
         assert len(texts) == len(set(texts)) == 3, texts  # nothing lost, nothing doubled
         assert _conflicts(fake) <= 1, "409 loop"  # at most the dead holder's cut-off poll
