@@ -575,7 +575,14 @@ async def followup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             return
         from storage.models import Reminder
 
-        note = (turn.text or "").split(maxsplit=3)[3][:1000]
+        note = (turn.text or "").split(maxsplit=3)[3]
+        if len(note) > 1000:
+            # Cutting it would lose the end of a clinical note without anyone noticing.
+            turn.say(
+                f"That note is {len(note)} characters; the limit is 1000. Nothing was set: "
+                "please send it again, shorter."
+            )
+            return
         due = svc.followup_due(today(turn), int(turn.args[1]), turn.services.timezone)
         turn.uow.session.add(
             Reminder(

@@ -270,6 +270,8 @@ async def test_followup_reminds_the_named_clinician_at_nine(bot: Harness) -> Non
     await _case_with_patient(bot)
     jones = bot.fake.user(JONES)
     assert "Usage" in await say(bot, jones, "/followup C-1 soon")
+    too_long = await say(bot, jones, "/followup C-1 3 " + "x" * 1001)
+    assert "limit is 1000" in too_long and "Nothing was set" in too_long
     set_ = await say(bot, jones, "/followup C-1 3 check the MRI & <biopsy> result")
     assert "Saturday 28 November 2026 09:00" in set_
     services = bot.runtime.services  # type: ignore[union-attr]
