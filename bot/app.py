@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,7 +19,16 @@ from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.sender import Sender
-from handlers import appointments, cases, common, queries, registration, texts
+from handlers import (
+    appointments,
+    cases,
+    closing,
+    common,
+    erasure,
+    queries,
+    registration,
+    texts,
+)
 from handlers.base import (
     Conversation,
     Services,
@@ -28,6 +38,7 @@ from handlers.base import (
     services_of,
 )
 from services.clock import Clock, SystemClock
+from services.retention import PurgeResult, purge
 from storage.crypto import Keyring
 from storage.uow import Database
 
@@ -64,6 +75,17 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
         except TelegramError as exc:
             log.warning("could not tell user about failure: %s", type(exc).__name__)
+
+
+async def run_purge(db: Database, clock: Clock, retention: timedelta) -> PurgeResult | None:
+    """Scheduled: apply the retention policy; a failure is logged and retried tomorrow."""
+    try:
+        result = await purge(db, clock.now(), retention)
+    except Exception as exc:
+        log.error("retention purge failed: %s\n%s", type(exc).__name__, frames_only(exc))
+        return None
+    log.info("retention purge: %s", result.as_dict())
+    return result
 
 
 def build_application(settings: Settings, token: str) -> Application:
@@ -143,6 +165,8 @@ class BotRuntime:
             *cases.handlers(),
             *queries.handlers(),
             *appointments.handlers(),
+            *closing.handlers(),
+            *erasure.handlers(),
             *handlers,
             *common.fallbacks(),
         ]:
@@ -191,6 +215,18 @@ class BotRuntime:
             seconds=60,
             args=[self.services, self.settings.ACK_SLA],
             id="escalations",
+            max_instances=1,
+            coalesce=True,
+        )
+        # Retention: once a day, at night in the service's time zone.
+        self.scheduler.add_job(
+            run_purge,
+            "cron",
+            hour=3,
+            minute=30,
+            timezone=self.settings.TIMEZONE,
+            args=[self.db, self.clock, self.settings.retention],
+            id="retention-purge",
             max_instances=1,
             coalesce=True,
         )

@@ -143,6 +143,26 @@ def audit_verify() -> None:
     _run(verify)
 
 
+@app.command()
+def purge() -> None:
+    """Apply the retention policy: clear free text of cases closed > RETENTION_DAYS."""
+    settings = _settings()
+    from services.retention import purge as apply_retention
+
+    async def run_purge() -> None:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            result = await apply_retention(db, SystemClock().now(), settings.retention, actor="cli")
+        finally:
+            await db.dispose()
+        typer.echo(f"retention: {settings.RETENTION_DAYS} days")
+        for name, count in result.as_dict().items():
+            typer.echo(f"{name.replace('_', ' ')}: {count}")
+
+    _run(run_purge)
+
+
 FileArg = Annotated[Path, typer.Argument(help="YAML (.yaml/.yml) or CSV (.csv) file")]
 
 
