@@ -87,7 +87,7 @@ def keys_new() -> None:
 def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key (resumable)."""
     settings = _settings()
-    from storage.rotation import count_rows, rotate_keys
+    from storage.rotation import count_rows, record_rotation, rotate_keys
 
     async def rotate() -> None:
         db = _database(settings)
@@ -103,15 +103,7 @@ def keys_rotate() -> None:
             ) as progress:
                 task = progress.add_task("rows", total=total)
                 result = await rotate_keys(db, lambda n: progress.advance(task, n))
-            async with db.uow() as uow:
-                await uow.audit.record(
-                    SystemClock().now(),
-                    "cli",
-                    "keys.rotated",
-                    "",
-                    values=result.values_reencrypted,
-                )
-                await uow.commit()
+            await record_rotation(db, result, SystemClock().now(), "cli")
             typer.echo(
                 f"rows checked: {result.rows_seen}; values re-encrypted: "
                 f"{result.values_reencrypted}"
