@@ -39,6 +39,7 @@ from handlers.base import (
 )
 from services.clock import Clock, SystemClock
 from services.retention import PurgeResult, purge
+from storage.audit import chain_head
 from storage.crypto import Keyring
 from storage.uow import Database
 
@@ -86,6 +87,15 @@ async def run_purge(db: Database, clock: Clock, retention: timedelta) -> PurgeRe
         return None
     log.info("retention purge: %s", result.as_dict())
     return result
+
+
+async def log_audit_head(db: Database) -> tuple[int, str] | None:
+    """Scheduled: write the audit chain's head to the log (kept apart from the database)."""
+    async with db.uow() as uow:
+        head = await chain_head(uow.session)
+    if head is not None:
+        log.info("audit head: entry %s mac %s", head[0], head[1])
+    return head
 
 
 def build_application(settings: Settings, token: str) -> Application:
@@ -215,6 +225,16 @@ class BotRuntime:
             seconds=60,
             args=[self.services, self.settings.ACK_SLA],
             id="escalations",
+            max_instances=1,
+            coalesce=True,
+        )
+        await log_audit_head(self.db)
+        self.scheduler.add_job(
+            log_audit_head,
+            "interval",
+            minutes=15,
+            args=[self.db],
+            id="audit-head",
             max_instances=1,
             coalesce=True,
         )

@@ -118,7 +118,7 @@ def keys_rotate() -> None:
 def audit_verify() -> None:
     """Check the audit log's chain; exit 1 naming the first bad entry."""
     settings = _settings()
-    from storage.audit import verify_chain
+    from storage.audit import chain_head, verify_chain
 
     async def verify() -> None:
         db = _database(settings)
@@ -126,11 +126,15 @@ def audit_verify() -> None:
             await db.migrate()
             async with db.uow() as uow:
                 count, problem = await verify_chain(uow.session, db.keyring)
+                head = await chain_head(uow.session)
         finally:
             await db.dispose()
         if problem:
             _fail(f"audit chain broken at entry {problem.entry_id}: {problem.reason}")
         typer.echo(f"audit chain intact: {count} entries")
+        if head is not None:
+            # Compare with the "audit head" lines of the bot's log: a cut-off tail shows.
+            typer.echo(f"head: entry {head[0]} mac {head[1]}")
 
     _run(verify)
 
