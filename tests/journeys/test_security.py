@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from bot.app import log_audit_head
 from bot.logs import setup_logging
 from tests.journeys.conftest import Harness
 from tests.journeys.test_cases import JONES, NHS, _directory, _refer
@@ -27,8 +28,9 @@ async def test_logs_carry_no_names_numbers_or_texts(
     await say(bot, user, "Secret question text")
     await bot.handled(jones.reply_to(jones.last().message_id, "Secret answer text"))
     await say(bot, user, "/case C-1")
+    await log_audit_head(bot.db)
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "C-1" in logged or "person:" in logged or str(REFERRER) in logged  # it does log
+    assert "audit head: entry" in logged  # the capture works
     for secret in (
         NAME,
         "O'Brien",
@@ -53,7 +55,6 @@ async def test_audit_head_is_logged_so_a_cut_off_tail_shows(
 ) -> None:
     from sqlalchemy import delete
 
-    from bot.app import log_audit_head
     from storage.audit import verify_chain
     from storage.models import AuditEntry
 
