@@ -37,12 +37,11 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.config import load_settings
 from services.clock import FakeClock
 from storage.crypto import Keyring
 from storage.models import Case, Centre, Person, PersonStatus, Query, Role
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.journeys.conftest import Harness, _b64
+from tests.journeys.conftest import Harness, journey_settings
 from tests.journeys.test_cases import (
     BONE_ONLY,
     JONES,
@@ -496,16 +495,7 @@ async def _steps(h: Harness, world: World, steps: list[Drawn]) -> None:
 
 async def _start(tmp_path: Path, keyring: Keyring) -> Harness:
     fake = await FakeBotAPI().start()
-    settings = load_settings(
-        TELEGRAM_BOT_TOKEN=fake.token,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/fuzz.db",
-        ENCRYPTION_KEYS=",".join(_b64(k) for k in keyring.keys),
-        INDEX_KEY=_b64(keyring.index_key),
-        SEND_GLOBAL_RATE=10_000,
-        SEND_PER_CHAT_RATE=10_000,
-        SEND_PER_CHAT_BURST=100,
-    )
+    settings = journey_settings(fake, f"sqlite+aiosqlite:///{tmp_path}/fuzz.db", keyring)
     harness = Harness(fake, settings, FakeClock(), {})
     await harness.start()
     return harness
