@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,7 +22,17 @@ from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.ratelimit import IncomingRateLimit
 from delivery.sender import Sender
-from handlers import admin, appointments, cases, common, queries, registration, texts
+from handlers import (
+    admin,
+    appointments,
+    cases,
+    closing,
+    common,
+    erasure,
+    queries,
+    registration,
+    texts,
+)
 from handlers.base import (
     Conversation,
     Services,
@@ -32,6 +43,8 @@ from handlers.base import (
 )
 from monitoring.metrics import DeliveryCounts, Metrics
 from services.clock import Clock, SystemClock
+from services.retention import PurgeResult, purge
+from storage.audit import chain_head
 from storage.crypto import Keyring
 from storage.uow import Database
 
@@ -68,6 +81,26 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
         except TelegramError as exc:
             log.warning("could not tell user about failure: %s", type(exc).__name__)
+
+
+async def run_purge(db: Database, clock: Clock, retention: timedelta) -> PurgeResult | None:
+    """Scheduled: apply the retention policy; a failure is logged and retried tomorrow."""
+    try:
+        result = await purge(db, clock.now(), retention)
+    except Exception as exc:
+        log.error("retention purge failed: %s\n%s", type(exc).__name__, frames_only(exc))
+        return None
+    log.info("retention purge: %s", result.as_dict())
+    return result
+
+
+async def log_audit_head(db: Database) -> tuple[int, str] | None:
+    """Scheduled: write the audit chain's head to the log (kept apart from the database)."""
+    async with db.uow() as uow:
+        head = await chain_head(uow.session)
+    if head is not None:
+        log.info("audit head: entry %s mac %s", head[0], head[1])
+    return head
 
 
 def build_application(settings: Settings, token: str) -> Application:
@@ -160,6 +193,8 @@ class BotRuntime:
             *queries.handlers(),
             *appointments.handlers(),
             *admin.handlers(),
+            *closing.handlers(),
+            *erasure.handlers(),
             *handlers,
             *common.fallbacks(),
         ]:
@@ -240,6 +275,28 @@ class BotRuntime:
             seconds=60,
             args=[self.services, self.settings.ACK_SLA],
             id="escalations",
+            max_instances=1,
+            coalesce=True,
+        )
+        await log_audit_head(self.db)
+        self.scheduler.add_job(
+            log_audit_head,
+            "interval",
+            minutes=15,
+            args=[self.db],
+            id="audit-head",
+            max_instances=1,
+            coalesce=True,
+        )
+        # Retention: once a day, at night in the service's time zone.
+        self.scheduler.add_job(
+            run_purge,
+            "cron",
+            hour=3,
+            minute=30,
+            timezone=self.settings.TIMEZONE,
+            args=[self.db, self.clock, self.settings.retention],
+            id="retention-purge",
             max_instances=1,
             coalesce=True,
         )

@@ -93,7 +93,7 @@ def keys_new() -> None:
 def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key (resumable)."""
     settings = _settings()
-    from storage.rotation import count_rows, rotate_keys
+    from storage.rotation import count_rows, record_rotation, rotate_keys
 
     async def rotate() -> None:
         db = _database(settings)
@@ -109,15 +109,7 @@ def keys_rotate() -> None:
             ) as progress:
                 task = progress.add_task("rows", total=total)
                 result = await rotate_keys(db, lambda n: progress.advance(task, n))
-            async with db.uow() as uow:
-                await uow.audit.record(
-                    SystemClock().now(),
-                    "cli",
-                    "keys.rotated",
-                    "",
-                    values=result.values_reencrypted,
-                )
-                await uow.commit()
+            await record_rotation(db, result, SystemClock().now(), "cli")
             typer.echo(
                 f"rows checked: {result.rows_seen}; values re-encrypted: "
                 f"{result.values_reencrypted}"
@@ -132,7 +124,7 @@ def keys_rotate() -> None:
 def audit_verify() -> None:
     """Check the audit log's chain; exit 1 naming the first bad entry."""
     settings = _settings()
-    from storage.audit import verify_chain
+    from storage.audit import chain_head, verify_chain
 
     async def verify() -> None:
         db = _database(settings)
@@ -140,11 +132,15 @@ def audit_verify() -> None:
             await db.migrate()
             async with db.uow() as uow:
                 count, problem = await verify_chain(uow.session, db.keyring)
+                head = await chain_head(uow.session)
         finally:
             await db.dispose()
         if problem:
             _fail(f"audit chain broken at entry {problem.entry_id}: {problem.reason}")
         typer.echo(f"audit chain intact: {count} entries")
+        if head is not None:
+            # Compare with the "audit head" lines of the bot's log: a cut-off tail shows.
+            typer.echo(f"head: entry {head[0]} mac {head[1]}")
 
     _run(verify)
 
@@ -282,6 +278,26 @@ def report(
         _fail(f"--since/--until: {exc}", 2)
         return
     _write_out(text, out)
+
+
+@app.command()
+def purge() -> None:
+    """Apply the retention policy: clear free text of cases closed > RETENTION_DAYS."""
+    settings = _settings()
+    from services.retention import purge as apply_retention
+
+    async def run_purge() -> None:
+        db = _database(settings)
+        try:
+            await db.migrate()
+            result = await apply_retention(db, SystemClock().now(), settings.retention, actor="cli")
+        finally:
+            await db.dispose()
+        typer.echo(f"retention: {settings.RETENTION_DAYS} days")
+        for name, count in result.as_dict().items():
+            typer.echo(f"{name.replace('_', ' ')}: {count}")
+
+    _run(run_purge)
 
 
 FileArg = Annotated[Path, typer.Argument(help="YAML (.yaml/.yml) or CSV (.csv) file")]

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     SEND_PER_CHAT_BURST: int = Field(default=3, ge=1)
     SEND_MAX_AGE: Annotated[timedelta, NoDecode] = timedelta(hours=1)
     TELEGRAM_TIMEOUT: float = Field(default=10.0, gt=0)
+    # NHS Records Management Code of Practice: adult hospital records, 8 years after the
+    # end of treatment (2922 days). Message bodies of cases closed longer than this go.
+    RETENTION_DAYS: int = Field(default=2922, ge=1)
 
     @field_validator("ENCRYPTION_KEYS", mode="before")
     @classmethod
@@ -182,6 +185,11 @@ class Settings(BaseSettings):
     def bot_id(self) -> int | None:
         """The bot's own numeric id, the token's prefix."""
         return int(self.TELEGRAM_BOT_TOKEN.split(":", 1)[0]) if self.TELEGRAM_BOT_TOKEN else None
+
+    @property
+    def retention(self) -> timedelta:
+        """How long after closing a case its free text is kept."""
+        return timedelta(days=self.RETENTION_DAYS)
 
     def require_token(self) -> str:
         """The bot token, or a ConfigError naming it."""

@@ -398,6 +398,9 @@ async def case_view(turn: Turn, case: Case) -> Html:
             )
         )
     restricted = turn.person is not None and turn.person.role == Role.LINK_CLINICIAN
+    # Past the retention period only references remain (services/retention.py).
+    removed = T.REMOVED_BY_RETENTION if case.purged_at is not None else ""
+    hidden = removed or ("(not shown)" if restricted else "")
     return render(
         T.CASE_VIEW,
         ref=case.ref,
@@ -405,13 +408,13 @@ async def case_view(turn: Turn, case: Case) -> Html:
         tumour=T.TUMOUR_TYPES[case.tumour_type],
         urgency=T.URGENCIES[case.urgency],
         opened=case.created_at.astimezone(tz).strftime("%d %b %Y"),
-        nhs="(not shown)" if restricted else checks.format_nhs(case.nhs_number or ""),
-        dob="(not shown)" if restricted else _show_date(case.date_of_birth or "1900-01-01"),
-        site=case.site,
+        nhs=hidden or checks.format_nhs(case.nhs_number or ""),
+        dob=hidden or _show_date(case.date_of_birth or "1900-01-01"),
+        site=removed or case.site,
         referrer=await name_of(case.referrer_id),
         named=await name_of(case.named_clinician_id),
         deputy=await name_of(case.deputy_id),
-        summary=case.summary,
+        summary=removed or case.summary,
         thread=Html("\n".join(lines)) if lines else T.THREAD_EMPTY,
     )
 

@@ -101,6 +101,7 @@ CASE_VIEW = (
     "Clinical summary:\n{summary}\n\n<b>Thread</b>\n{thread}"
 )
 THREAD_EMPTY = "no messages yet"
+REMOVED_BY_RETENTION = "(removed: retention period ended)"
 THREAD_LINE = "[{at}] {query} {author}: {text}"
 
 ASK_WHICH_CASE = "Which case is your question about?"

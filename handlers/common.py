@@ -148,15 +148,24 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.callback_query is not None:
         await update.callback_query.answer(texts.BUTTON_EXPIRED, show_alert=True)
         return
+    if update.edited_message is not None:
+        # An edit is never read as an answer: say so, or the user believes it was taken.
+        await run_turn(update, context, _edit_not_read)
+        return
     message = update.message
     if message is None:
-        return  # edited messages, reactions...: nothing to answer
+        return  # reactions, member updates...: nothing to answer
 
     async def body(turn: Turn) -> None:
         is_command = bool(message.text and message.text.startswith("/"))
         turn.say(texts.UNKNOWN_COMMAND if is_command else texts.UNKNOWN_INPUT)
 
     await run_turn(update, context, body)
+
+
+async def _edit_not_read(turn: Turn) -> None:
+    """Tell the user an edited message changes nothing."""
+    turn.say(texts.EDIT_NOT_READ)
 
 
 def handlers() -> list[tuple[int, BaseHandler]]:

@@ -516,5 +516,7 @@ def handlers() -> list[tuple[int, BaseHandler]]:
         (0, CommandHandler("away", away_command, filters=private)),
         (0, CommandHandler("back", back_command, filters=private)),
         (0, CallbackQueryHandler(button_pressed, pattern=r"^q:(ack|rep|pass|res):\d+$")),
-        (0, MessageHandler(private & filters.REPLY, telegram_reply)),
+        # New messages only: an edited reply is not relayed a second time (it would also
+        # arrive without update.message); the fallback says edits are not read.
+        (0, MessageHandler(private & filters.UpdateType.MESSAGE & filters.REPLY, telegram_reply)),
     ]

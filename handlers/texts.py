@@ -32,6 +32,10 @@ PRIVATE_ONLY = (
 )
 UNKNOWN_INPUT = "I did not understand that. /help lists what you can do."
 UNKNOWN_COMMAND = "I do not know that command. /help lists what you can do."
+EDIT_NOT_READ = (
+    "I only read new messages, so that edit changed nothing. Please send the corrected "
+    "text as a new message."
+)
 
 WELCOME_NEW = (
     "<b>Sarcoma referral advice</b>\n\n"

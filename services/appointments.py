@@ -235,14 +235,20 @@ async def cancel(
 
 
 async def stop_patient(uow: UnitOfWork, patient: Person, now: datetime) -> int:
-    """/stop: nothing more is sent; pending reminders are cancelled."""
-    patient.status, patient.updated_at = PersonStatus.STOPPED, now
+    """/stop: nothing more is sent; pending reminders are cancelled and the Telegram
+    account is unbound, so the bot holds no way to reach them (a new invite can re-enrol)."""
+    from services.erasure import unbind
+
     result = await uow.session.execute(
         update(Reminder)
         .where(Reminder.recipient_id == patient.id, Reminder.status == "pending")
         .values(status="cancelled")
     )
-    await uow.audit.record(now, patient.ref, "patient.stopped", f"C-{patient.case_id}")
+    patient.status = PersonStatus.STOPPED
+    await unbind(uow, patient, now)
+    await uow.audit.record(
+        now, patient.ref, "patient.stopped", f"C-{patient.case_id}", unbound=True
+    )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

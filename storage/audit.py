@@ -148,3 +148,14 @@ async def verified_entries(session: AsyncSession, keyring: Keyring) -> AsyncIter
             raise ChainBroken(ChainProblem(entry.id, "content does not match its MAC (edited)"))
         yield entry
         prev_mac, expected_id = entry.mac, expected_id + 1
+
+
+async def chain_head(session: AsyncSession) -> tuple[int, str] | None:
+    """The last entry's id and MAC: logged periodically, so that a tail cut off the log
+    (which leaves a shorter chain that still verifies) shows against the logged head."""
+    row = (
+        await session.execute(
+            select(AuditEntry.id, AuditEntry.mac).order_by(AuditEntry.id.desc()).limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None

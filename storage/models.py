@@ -51,6 +51,7 @@ class PersonStatus(enum.StrEnum):
     REJECTED = "rejected"
     SUSPENDED = "suspended"
     STOPPED = "stopped"
+    ERASED = "erased"  # personal fields and Telegram binding removed (/erase_patient)
 
 
 class Base(DeclarativeBase):
@@ -183,7 +184,9 @@ class Case(Base):
     named_clinician_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     deputy_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Set by the retention purge once the case's free text and identifiers are gone.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     nhs_number = Encrypted(index="nhs", normalise=normalise_digits)
     date_of_birth = Encrypted()

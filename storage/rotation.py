@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -60,3 +61,12 @@ async def rotate_keys(
             if progress:
                 progress(len(rows))
     return result
+
+
+async def record_rotation(db: Database, result: RotationResult, now: datetime, actor: str) -> None:
+    """Audit a finished rotation (counts only)."""
+    async with db.uow() as uow:
+        await uow.audit.record(
+            now, actor, "keys.rotated", "", rows=result.rows_seen, values=result.values_reencrypted
+        )
+        await uow.commit()

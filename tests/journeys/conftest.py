@@ -81,12 +81,12 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
         assert api.spec_errors == [], api.spec_errors
 
 
-@pytest.fixture
-def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings:
+def journey_settings(fake: FakeBotAPI, database_url: str, keyring: Keyring) -> Settings:
+    """Settings of a bot under test (also used by tests that run their own event loop)."""
     return load_settings(
         TELEGRAM_BOT_TOKEN=fake.token,
         TELEGRAM_API_BASE_URL=fake.base_url,
-        DATABASE_URL=database_url["url"],
+        DATABASE_URL=database_url,
         ENCRYPTION_KEYS=",".join(_b64(k) for k in keyring.keys),
         INDEX_KEY=_b64(keyring.index_key),
         SERVICE_PHONE="01865 738000",
@@ -94,12 +94,17 @@ def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings
         SEND_GLOBAL_RATE=10_000,
         SEND_PER_CHAT_RATE=10_000,
         SEND_PER_CHAT_BURST=100,
-        HEALTH_PORT=0,
+        HEALTH_PORT=0,  # any free port: suites may run side by side on one machine
         # A frozen test clock would make every scripted journey a burst; the limit has
         # its own test with the real defaults.
         INCOMING_RATE_PER_MINUTE=100_000,
-        INCOMING_BURST=100_000,  # any free port: suites may run side by side on one machine
+        INCOMING_BURST=100_000,
     )
+
+
+@pytest.fixture
+def settings(fake: FakeBotAPI, database_url: dict, keyring: Keyring) -> Settings:
+    return journey_settings(fake, database_url["url"], keyring)
 
 
 @pytest.fixture
