@@ -80,7 +80,14 @@ class UnitOfWork:
         try:
             # close() rolls back what was not committed but, unlike rollback(), leaves
             # loaded objects readable for the caller after the unit of work ends.
-            await self.session.close()
+            # Shielded: a task cancelled while its connection goes back to the pool (a
+            # shutdown) would otherwise leave the pool's reset half done and log an error.
+            closing = asyncio.ensure_future(self.session.close())
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                await closing
+                raise
         finally:
             if self._writer is not None:
                 self._writer.release()
