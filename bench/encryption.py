@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, select
 
-from bench.throughput import FIRST_USER, _b64, _drive, seed
+from bench.common import bench_settings
+from bench.throughput import FIRST_USER, _drive, seed
 from bot.app import BotRuntime
-from bot.config import load_settings
 from services.clock import SystemClock
 from storage.crypto import Keyring
 from storage.models import Case, ThreadMessage
@@ -99,19 +99,7 @@ async def case_share(users: int, rounds: int, thread: int) -> dict[str, Any]:
             await uow.commit()
         await db.dispose()
         async with FakeBotAPI() as fake:
-            settings = load_settings(
-                TELEGRAM_BOT_TOKEN=fake.token,
-                TELEGRAM_API_BASE_URL=fake.base_url,
-                DATABASE_URL=url,
-                ENCRYPTION_KEYS=_b64(keys.keys[0]),
-                INDEX_KEY=_b64(keys.index_key),
-                SEND_GLOBAL_RATE=100_000,
-                SEND_PER_CHAT_RATE=100_000,
-                SEND_PER_CHAT_BURST=1000,
-                INCOMING_RATE_PER_MINUTE=1_000_000,
-                INCOMING_BURST=1_000_000,
-                HEALTH_PORT=0,
-            )
+            settings = bench_settings(fake, url, keys, unthrottled=True)
             runtime = BotRuntime(settings, poll_timeout=1)
             await runtime.start()
             people = [fake.user(FIRST_USER + i) for i in range(users)]

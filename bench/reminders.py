@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import resource
 import secrets
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
 
+from bench.common import b64, bench_settings
 from bot.app import BotRuntime
 from bot.config import load_settings
 from delivery.flood import ScaledTimer
@@ -39,10 +39,6 @@ from storage.uow import Database
 from tests.fakes import FakeBotAPI
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode()
 
 
 async def seed(url: str, keys: Keyring, reminders: int, people: int, due: bool) -> None:
@@ -88,6 +84,7 @@ async def start_once(url: str, keys: str, index: str) -> dict[str, float]:
             DATABASE_URL=url,
             ENCRYPTION_KEYS=keys,
             INDEX_KEY=index,
+            HEALTH_PORT=0,
         )
         started = time.perf_counter()
         runtime = BotRuntime(settings, clock=FakeClock(NOW), poll_timeout=1)
@@ -113,8 +110,8 @@ def startup(reminders: int) -> dict[str, object]:
                         __file__,
                         "--child",
                         url,
-                        _b64(keys.keys[0]),
-                        _b64(keys.index_key),
+                        b64(keys.keys[0]),
+                        b64(keys.index_key),
                     ],
                     capture_output=True,
                     text=True,
@@ -137,13 +134,7 @@ async def drain(due: int, people: int, scale: float) -> dict[str, float]:
         async with FakeBotAPI() as fake:
             fake.monotonic = timer.monotonic
             fake.flood_limits(global_per_sec=30, per_chat_per_sec=1, burst=2)
-            settings = load_settings(
-                TELEGRAM_BOT_TOKEN=fake.token,
-                TELEGRAM_API_BASE_URL=fake.base_url,
-                DATABASE_URL=url,
-                ENCRYPTION_KEYS=_b64(keys.keys[0]),
-                INDEX_KEY=_b64(keys.index_key),
-            )
+            settings = bench_settings(fake, url, keys, unthrottled=False)
             runtime = BotRuntime(settings, clock=FakeClock(NOW), poll_timeout=1, timer=timer)
             started = timer.monotonic()
             await runtime.start()  # start-up dispatches what is due

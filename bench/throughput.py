@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import secrets
 import statistics
@@ -28,8 +27,8 @@ from sqlalchemy import insert
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
+from bench.common import bench_settings
 from bot.app import BotRuntime
-from bot.config import load_settings
 from services.clock import SystemClock
 from storage.crypto import Keyring
 from storage.models import Case, Person, PersonStatus, ReferrerDetails, Role, ThreadMessage
@@ -38,10 +37,6 @@ from storage.uow import Database
 from tests.fakes import FakeBotAPI, FakeUser
 
 FIRST_USER = 100_000
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode()
 
 
 async def _drive(
@@ -196,20 +191,7 @@ async def ours(users: int, rounds: int, extra_cases: int) -> dict[str, Any]:
         await seed(db, users, extra_cases)
         await db.dispose()
         async with FakeBotAPI() as fake:
-            settings = load_settings(
-                TELEGRAM_BOT_TOKEN=fake.token,
-                TELEGRAM_API_BASE_URL=fake.base_url,
-                DATABASE_URL=url,
-                ENCRYPTION_KEYS=_b64(keys.keys[0]),
-                INDEX_KEY=_b64(keys.index_key),
-                SEND_GLOBAL_RATE=100_000,
-                SEND_PER_CHAT_RATE=100_000,
-                SEND_PER_CHAT_BURST=1000,
-                # Closed-loop users are a burst by design; the limit is not what is measured.
-                INCOMING_RATE_PER_MINUTE=1_000_000,
-                INCOMING_BURST=1_000_000,
-                HEALTH_PORT=0,
-            )
+            settings = bench_settings(fake, url, keys, unthrottled=True)
             runtime = BotRuntime(settings, poll_timeout=1)
             await runtime.start()
             people = [fake.user(FIRST_USER + i) for i in range(users)]
