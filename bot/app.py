@@ -232,8 +232,7 @@ class BotRuntime:
 
     async def start(self) -> None:
         """Migrate, connect to Telegram, start scheduled work, then compete to take updates."""
-        if isinstance(self.leadership, SoleProcess):
-            self.leadership.acquire()  # refuse before touching a file another process uses
+        self.leadership.prepare()  # SQLite: refuse before touching a file in use
         try:
             await self._start()
         except BaseException:

@@ -45,6 +45,9 @@ class Leadership:
     def role(self) -> str:
         return "holder" if self.is_holder else "standby"
 
+    def prepare(self) -> None:
+        """Called before the database is touched; refuse to start here if need be."""
+
     async def start(self, on_gain: Callback, on_loss: Callback) -> None:
         raise NotImplementedError
 
@@ -85,8 +88,8 @@ class SoleProcess(Leadership):
         self.conflict_pause = conflict_pause
         self._resume: asyncio.Task[None] | None = None
 
-    def acquire(self) -> None:
-        """Take the file lock or raise AlreadyRunning; call before touching the database."""
+    def prepare(self) -> None:
+        """Take the file lock or raise AlreadyRunning, before anything touches the file."""
         if self.path is None or self._file is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,7 @@ class SoleProcess(Leadership):
 
     async def start(self, on_gain: Callback, on_loss: Callback) -> None:
         self.on_gain, self.on_loss = on_gain, on_loss
-        self.acquire()
+        self.prepare()
         await self._gain()
 
     async def conflict(self) -> None:
@@ -183,7 +186,6 @@ class AdvisoryLock(Leadership):
             try:
                 async with asyncio.timeout(self.check_seconds):
                     await self._conn.fetchval("SELECT 1")
-                self._conflicts = 0 if loop.time() > self._paused_until + 600 else self._conflicts
             except Exception as exc:
                 await self._close()
                 await self._lose(f"lock connection lost ({type(exc).__name__})")
@@ -210,9 +212,11 @@ class AdvisoryLock(Leadership):
             return
         # Someone outside this database polls with our token. Hand the lock back and keep
         # away for a while (longer each time) so processes do not fight in a tight loop.
-        self._conflicts += 1
+        now = asyncio.get_running_loop().time()
+        # Conflicts long apart are separate incidents: the pause starts short again.
+        self._conflicts = 1 if now > self._paused_until + 600 else self._conflicts + 1
         pause = min(self.conflict_pause * 2 ** (self._conflicts - 1), 600.0)
-        self._paused_until = asyncio.get_running_loop().time() + pause
+        self._paused_until = now + pause
         await self._lose("Telegram reports another poller (409 Conflict)")
         await self._close()
 
