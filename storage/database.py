@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from storage import sqlite_driver
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 15_000
@@ -39,8 +42,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # The dialect's own reading of the URL, handed to our driver (sqlite_driver).
+        args, options = parsed.get_dialect()().create_connect_args(parsed)
+        options["timeout"] = BUSY_TIMEOUT_MS / 1000
         engine = create_async_engine(
-            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs
+            url, async_creator=partial(sqlite_driver.connect, *args, **options), **kwargs
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
