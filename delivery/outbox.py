@@ -26,7 +26,8 @@ from delivery.sender import Outgoing, Payload, enqueue, markup, seconds, to_pers
 from delivery.text import render
 from services.clock import Clock
 from services.reachability import admins, dependants_of
-from storage.models import OutboxMessage, SentMessage
+from storage.models import OutboxMessage
+from storage.repositories import ClaimedMessage
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,20 @@ class _Transient(Exception):
 class _Work:
     """A claimed message with what is needed to send it, read in the claiming transaction."""
 
-    outbox_id: int
-    chat_id: int
-    parts_done: int
+    claim: ClaimedMessage
     payload: Payload
-    protect: bool
-    held: bool
+
+    @classmethod
+    def of(cls, claim: ClaimedMessage) -> _Work:
+        return cls(claim, Payload.parse(claim.payload or "{}"))
+
+    @property
+    def outbox_id(self) -> int:
+        return self.claim.id
+
+    @property
+    def chat_id(self) -> int:
+        return self.claim.chat_id
 
 
 class Dispatcher:
@@ -149,27 +158,16 @@ class Dispatcher:
         """Claim what is due and start a sender per chat; returns how many were claimed."""
         now = self.clock.now()
         async with self.db.uow() as uow:
-            rows = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH)
-            # A lease that ran out on a message this process is still sending comes back
-            # from the claim (renewed); sending it again would be a duplicate.
-            work = [await self._work(uow, row) for row in rows if row.id not in self._sending]
+            claimed = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH)
             await uow.commit()
+        # A lease that ran out on a message this process is still sending comes back
+        # from the claim (renewed); sending it again would be a duplicate.
+        work = [_Work.of(c) for c in claimed if c.id not in self._sending]
         for item in work:
             task = asyncio.create_task(self._chat_sender(item))
             self._inflight.add(task)
             task.add_done_callback(self._done)
         return len(work)
-
-    async def _work(self, uow: UnitOfWork, row: OutboxMessage) -> _Work:
-        recipient = await uow.people.get(row.recipient_id) if row.recipient_id else None
-        return _Work(
-            outbox_id=row.id,
-            chat_id=row.chat_id,
-            parts_done=row.parts_sent,
-            payload=Payload.parse(row.payload or "{}"),
-            protect=row.protect_content,
-            held=recipient is not None and not recipient.reachable,
-        )
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -192,9 +190,9 @@ class Dispatcher:
                 continue
             now = self.clock.now()
             async with self.db.uow() as uow:
-                row = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
-                work = await self._work(uow, row) if row is not None else None
+                following = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
                 await uow.commit()
+            work = _Work.of(following) if following is not None else None
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing unsent is due."""
@@ -211,7 +209,7 @@ class Dispatcher:
 
     async def _deliver(self, work: _Work) -> bool:
         """Send one message (all its parts); True when it was delivered."""
-        if work.held:
+        if work.claim.held:
             async with self.db.uow() as uow:
                 row = await uow.outbox.get(work.outbox_id)
                 assert row is not None
@@ -220,11 +218,9 @@ class Dispatcher:
                 await uow.commit()
             return False
         parts = work.payload.parts()
-        for index in range(work.parts_done, len(parts)):
+        for index in range(work.claim.parts_sent, len(parts)):
             try:
-                await self._send_part(
-                    work.outbox_id, work.chat_id, parts, index, work.payload, work.protect
-                )
+                await self._send_part(work, parts, index)
             except _Transient as exc:
                 await self._retry_later(work.outbox_id, str(exc))
                 return False
@@ -238,16 +234,8 @@ class Dispatcher:
                 return False
         return True
 
-    async def _send_part(
-        self,
-        outbox_id: int,
-        chat_id: int,
-        parts: list[str],
-        index: int,
-        payload: Payload,
-        protect: bool,
-    ) -> None:
-        last = index == len(parts) - 1
+    async def _send_part(self, work: _Work, parts: list[str], index: int) -> None:
+        chat_id = work.chat_id
         delay = 0.5
         for attempt in range(1, INLINE_ATTEMPTS + 1):
             await self.flood.acquire(chat_id)
@@ -255,9 +243,7 @@ class Dispatcher:
                 # Shielded: once Telegram has a message, its record must be written even
                 # if we are being stopped, or the next start would send it again.
                 wire = asyncio.create_task(
-                    self._send_and_record(
-                        outbox_id, chat_id, parts[index], index, len(parts), payload, protect, last
-                    )
+                    self._send_and_record(work, parts[index], index, len(parts))
                 )
                 self._on_the_wire.add(wire)
                 wire.add_done_callback(self._on_the_wire.discard)
@@ -274,17 +260,9 @@ class Dispatcher:
                 delay *= 2
         raise _Transient("rate limited repeatedly")
 
-    async def _send_and_record(
-        self,
-        outbox_id: int,
-        chat_id: int,
-        text: str,
-        index: int,
-        total: int,
-        payload: Payload,
-        protect: bool,
-        last: bool,
-    ) -> None:
+    async def _send_and_record(self, work: _Work, text: str, index: int, total: int) -> None:
+        payload, chat_id = work.payload, work.chat_id
+        protect, last = work.claim.protect, index == total - 1
         if payload.document is not None:
             name, content = payload.document
             sent = await self.bot.send_document(
@@ -295,7 +273,7 @@ class Dispatcher:
                 reply_markup=markup(payload.buttons),
                 protect_content=protect or None,
             )
-            await self._record_part(outbox_id, index, total, sent.message_id)
+            await self._record_part(work, index, total, sent.message_id)
             return
         sent = await self.bot.send_message(
             chat_id=chat_id,
@@ -309,36 +287,20 @@ class Dispatcher:
                 else None
             ),
         )
-        await self._record_part(outbox_id, index, total, sent.message_id)
+        await self._record_part(work, index, total, sent.message_id)
 
-    async def _record_part(self, outbox_id: int, index: int, total: int, message_id: int) -> None:
+    async def _record_part(self, work: _Work, index: int, total: int, message_id: int) -> None:
+        last = index + 1 == total
+        following: ClaimedMessage | None = None
         async with self.db.uow() as uow:
-            row = await uow.outbox.get(outbox_id)
-            assert row is not None
             now = self.clock.now()
-            row.parts_sent = index + 1
-            row.telegram_message_id = message_id
-            uow.sent_messages.add(
-                SentMessage(
-                    chat_id=row.chat_id,
-                    telegram_message_id=message_id,
-                    recipient_id=row.recipient_id,
-                    case_id=row.case_id,
-                    query_id=row.query_id,
-                    outbox_id=row.id,
-                    created_at=now,
-                )
-            )
-            chained: _Work | None = None
-            if index + 1 == total:
-                row.status, row.sent_at, row.claimed_until = "sent", now, None
-                self.stats.sent += 1
-                await uow.flush()
-                following = await uow.outbox.claim_next(row.chat_id, now, now + LEASE)
-                chained = await self._work(uow, following) if following is not None else None
+            await uow.outbox.record_sent_part(work.claim, index + 1, message_id, now, last=last)
+            if last:
+                following = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
             await uow.commit()
-            if index + 1 == total:
-                self._chained[row.chat_id] = chained
+        if last:
+            self.stats.sent += 1
+            self._chained[work.chat_id] = _Work.of(following) if following is not None else None
 
     async def _retry_later(self, outbox_id: int, reason: str) -> None:
         async with self.db.uow() as uow:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     Select,
+    Table,
     and_,
     bindparam,
     delete,
@@ -20,9 +22,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from storage.crypto import Keyring, normalise_email, normalise_phone
+from storage.crypto import Keyring, associated_data, normalise_email, normalise_phone
 from storage.models import (
     Centre,
     Clinic,
@@ -283,35 +284,98 @@ class OutboxRepository(_Repository):
     async def get(self, outbox_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, outbox_id)
 
-    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
+    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedMessage]:
         """Take the oldest due message of each chat whose earlier messages are all done.
 
         On PostgreSQL the rows are locked with SKIP LOCKED, so several processes never
         claim the same message; a claim is a lease, so a process that dies mid-send
         leaves its messages to be taken again once the lease runs out.
         """
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        rows = list(
-            (
-                await self.session.scalars(_claim_statement(postgres), {"now": now, "limit": limit})
-            ).all()
+        # Core, not ORM, here and below: these run for every message sent, and loading
+        # and flushing ORM objects cost more than the statements themselves.
+        result = await self.session.execute(
+            _claim_statement(self._postgres()), {"now": now, "limit": limit}
         )
-        for row in rows:
-            row.status = "sending"
-            row.claimed_until = lease_until
-        return rows
+        claimed = [self._claimed(row) for row in result]
+        if claimed:
+            await self.session.execute(
+                _OUTBOX.update()
+                .where(_OUTBOX.c.id.in_([c.id for c in claimed]))
+                .values(status="sending", claimed_until=lease_until)
+            )
+        return claimed
 
     async def claim_next(
         self, chat_id: int, now: datetime, lease_until: datetime
-    ) -> OutboxMessage | None:
+    ) -> ClaimedMessage | None:
         """The chat's next message, if it is the oldest unfinished one and due now."""
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        row = await self.session.scalar(_next_statement(postgres), {"chat": chat_id})
+        row = (
+            await self.session.execute(_next_statement(self._postgres()), {"chat": chat_id})
+        ).first()
         if row is None or row.status != "pending" or row.next_attempt_at > now:
             return None
-        row.status = "sending"
-        row.claimed_until = lease_until
-        return row
+        await self.session.execute(
+            _OUTBOX.update()
+            .where(_OUTBOX.c.id == row.id)
+            .values(status="sending", claimed_until=lease_until)
+        )
+        return self._claimed(row)
+
+    async def record_sent_part(
+        self,
+        message: ClaimedMessage,
+        parts_sent: int,
+        telegram_message_id: int,
+        now: datetime,
+        *,
+        last: bool,
+    ) -> None:
+        """A part is with Telegram: remember it (replies to it are routed by it) and,
+        after the last part, that the message was sent."""
+        values: dict[str, Any] = {
+            "parts_sent": parts_sent,
+            "telegram_message_id": telegram_message_id,
+        }
+        if last:
+            values.update(status="sent", sent_at=now, claimed_until=None)
+        await self.session.execute(
+            _OUTBOX.update().where(_OUTBOX.c.id == message.id).values(values)
+        )
+        await self.session.execute(
+            _SENT.insert().values(
+                chat_id=message.chat_id,
+                telegram_message_id=telegram_message_id,
+                recipient_id=message.recipient_id,
+                case_id=message.case_id,
+                query_id=message.query_id,
+                outbox_id=message.id,
+                created_at=now,
+            )
+        )
+
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def _claimed(self, row: Any) -> ClaimedMessage:
+        payload = (
+            None
+            if row.payload_enc is None
+            else self.keyring.decrypt(
+                row.payload_enc, associated_data("outbox", "payload", row.uid)
+            )
+        )
+        return ClaimedMessage(
+            id=row.id,
+            chat_id=row.chat_id,
+            payload=payload,
+            protect=row.protect_content,
+            parts_sent=row.parts_sent,
+            recipient_id=row.recipient_id,
+            case_id=row.case_id,
+            query_id=row.query_id,
+            # No recipient (a chat not yet registered) counts as reachable.
+            held=row.recipient_reachable is False,
+        )
 
     async def renew_claims(self, ids: Sequence[int], lease_until: datetime) -> None:
         """Extend the lease on messages this process is still sending."""
@@ -379,41 +443,78 @@ class OutboxRepository(_Repository):
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_SENT = cast(Table, SentMessage.__table__)
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """An outbox message this process has leased for sending, with what sending needs."""
+
+    id: int
+    chat_id: int
+    payload: str | None
+    protect: bool
+    parts_sent: int
+    recipient_id: int | None
+    case_id: int | None
+    query_id: int | None
+    held: bool  # its recipient is known to be unreachable
+
+
+def _claim_columns() -> list[Any]:
+    reachable = (
+        select(Person.reachable)
+        .where(Person.id == _OUTBOX.c.recipient_id)
+        .scalar_subquery()
+        .label("recipient_reachable")
+    )
+    t = _OUTBOX.c
+    return [
+        t.id,
+        t.uid,
+        t.chat_id,
+        t.payload_enc,
+        t.protect_content,
+        t.parts_sent,
+        t.recipient_id,
+        t.case_id,
+        t.query_id,
+        t.status,
+        t.next_attempt_at,
+        reachable,
+    ]
+
+
 @lru_cache(maxsize=2)
-def _claim_statement(postgres: bool) -> Select[OutboxMessage]:
+def _claim_statement(postgres: bool) -> Select[Any]:
     # Built once: constructing this expression costs more than running it.
     now: BindParameter[datetime] = bindparam("now")
-    earlier = aliased(OutboxMessage)
+    t = _OUTBOX.c
+    earlier = _OUTBOX.alias("earlier")
     due = or_(
-        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until <= now),
+        and_(t.status == "pending", t.next_attempt_at <= now),
+        and_(t.status == "sending", t.claimed_until <= now),
     )
     blocked = exists().where(
-        earlier.chat_id == OutboxMessage.chat_id,
-        earlier.id < OutboxMessage.id,
-        earlier.status.in_(("pending", "sending")),
+        earlier.c.chat_id == t.chat_id,
+        earlier.c.id < t.id,
+        earlier.c.status.in_(("pending", "sending")),
     )
-    query = (
-        select(OutboxMessage)
-        .where(due, ~blocked)
-        .order_by(OutboxMessage.id)
-        .limit(bindparam("limit"))
-    )
+    query = select(*_claim_columns()).where(due, ~blocked).order_by(t.id).limit(bindparam("limit"))
     if postgres:
-        query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        query = query.with_for_update(skip_locked=True, of=_OUTBOX)
     return query
 
 
 @lru_cache(maxsize=2)
-def _next_statement(postgres: bool) -> Select[OutboxMessage]:
+def _next_statement(postgres: bool) -> Select[Any]:
+    t = _OUTBOX.c
     query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.chat_id == bindparam("chat"),
-            OutboxMessage.status.in_(("pending", "sending")),
-        )
-        .order_by(OutboxMessage.id)
+        select(*_claim_columns())
+        .where(t.chat_id == bindparam("chat"), t.status.in_(("pending", "sending")))
+        .order_by(t.id)
         .limit(1)
     )
     # Not SKIP LOCKED: skipping a locked oldest row would send a later one first.
-    return query.with_for_update() if postgres else query
+    return query.with_for_update(of=_OUTBOX) if postgres else query
