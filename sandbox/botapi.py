@@ -235,6 +235,7 @@ class FakeBotAPI:
         self.port = 0
         self._server: tornado.httpserver.HTTPServer | None = None
         self._changed = asyncio.Event()
+        self._sent_to: dict[int, asyncio.Event] = {}
         self._stopping = False
 
         self.calls: list[Call] = []
@@ -615,6 +616,9 @@ class FakeBotAPI:
         msg.message_id = self._next_message_id(chat["id"])
         msg._snapshot(msg.date)
         self.sent.setdefault(chat["id"], []).append(msg)
+        waiting = self._sent_to.pop(chat["id"], None)
+        if waiting is not None:
+            waiting.set()
         return msg
 
     def _register_file(self, content: bytes, file_name: str, folder: str) -> str:
@@ -1053,6 +1057,16 @@ class FakeBotAPI:
         """Wait until the fake's state changes (any call or new update), at most ``timeout``."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
+
+    async def next_message_to(self, chat_id: int, timeout: float) -> None:
+        """Wait until the bot sends something to ``chat_id``, at most ``timeout``.
+
+        Wakes only that chat's waiter: with hundreds of simulated users (benchmarks)
+        waking all of them on every change costs more than some bots under test.
+        """
+        event = self._sent_to.setdefault(chat_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
 
     async def wait_confirmed(self, update_id: int, timeout: float = 5.0) -> None:
         """Wait until the bot acknowledged ``update_id`` (a getUpdates with a higher offset)."""
