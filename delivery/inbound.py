@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
@@ -109,23 +108,17 @@ class Intake:
         payloads = self.admit(payloads)
         if not payloads:
             return 0
-        for attempt in (1, 2):
-            new = 0
-            try:
-                async with self.db.uow() as uow:
-                    for payload in payloads:
-                        update_id = int(payload["update_id"])
-                        if await uow.inbound.add_if_new(
-                            update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
-                        ):
-                            new += 1
-                    await uow.commit()
-                break
-            except IntegrityError:
-                # Another process stored one of them between our check and our insert;
-                # the second pass sees it and skips it.
-                if attempt == 2:
-                    raise
+        new = 0
+        # Another process (a webhook behind a load balancer) may store the same update:
+        # the insert skips an update_id already there instead of failing.
+        async with self.db.uow() as uow:
+            for payload in payloads:
+                update_id = int(payload["update_id"])
+                if await uow.inbound.add_if_new(
+                    update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
+                ):
+                    new += 1
+            await uow.commit()
         if new:
             self._wake.set()
         return new

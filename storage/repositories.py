@@ -21,6 +21,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Keyring, associated_data, normalise_email, normalise_phone
@@ -40,6 +42,7 @@ from storage.models import (
     Role,
     SentMessage,
 )
+from storage.types import new_uid
 
 
 class _Repository:
@@ -186,10 +189,14 @@ class ConversationRepository(_Repository):
 
 class InboundRepository(_Repository):
     async def add_if_new(self, update_id: int, payload: str, now: datetime) -> bool:
-        if await self.session.get(InboundUpdate, update_id) is not None:
-            return False
-        self.session.add(InboundUpdate(update_id=update_id, payload=payload, received_at=now))
-        return True
+        """Store an update unless it is already stored; True when it was new."""
+        uid = new_uid()
+        blob = self.keyring.encrypt(payload, associated_data("inbound_updates", "payload", uid))
+        result = await self.session.execute(
+            _insert_new_update(self.session.get_bind().dialect.name),
+            {"update_id": update_id, "uid": uid, "payload_enc": blob, "received_at": now},
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def pending(self, limit: int = 100) -> Sequence[InboundUpdate]:
         return (
@@ -205,11 +212,8 @@ class InboundRepository(_Repository):
         return await self.session.get(InboundUpdate, update_id)
 
     async def mark_done(self, update_id: int, now: datetime) -> None:
-        await self.session.execute(
-            update(InboundUpdate)
-            .where(InboundUpdate.update_id == update_id)
-            .values(status="done", handled_at=now, payload_enc=None)
-        )
+        """Handled: keep the id (so a redelivery is recognised), drop the content."""
+        await self.session.execute(_MARK_DONE, {"id": update_id, "now": now})
 
     async def highest_id(self) -> int | None:
         return await self.session.scalar(select(func.max(InboundUpdate.update_id)))
@@ -441,6 +445,26 @@ class OutboxRepository(_Repository):
             .values(status="undeliverable", last_error=reason)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+_INBOUND = cast(Table, InboundUpdate.__table__)
+# Core statements on the per-update paths, built once: ORM-enabled statements cost more to
+# prepare and execute than the SQL they send.
+_MARK_DONE = (
+    update(_INBOUND)
+    .where(_INBOUND.c.update_id == bindparam("id"))
+    .values(status="done", handled_at=bindparam("now"), payload_enc=None)
+)
+
+
+@lru_cache(maxsize=2)
+def _insert_new_update(dialect: str) -> Any:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_INBOUND)
+        .values(status="pending")
+        .on_conflict_do_nothing(index_elements=[_INBOUND.c.update_id])
+    )
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
