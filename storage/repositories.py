@@ -17,6 +17,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     or_,
     select,
     update,
@@ -303,9 +304,7 @@ class OutboxRepository(_Repository):
         claimed = [self._claimed(row) for row in result]
         if claimed:
             await self.session.execute(
-                _OUTBOX.update()
-                .where(_OUTBOX.c.id.in_([c.id for c in claimed]))
-                .values(status="sending", claimed_until=lease_until)
+                _CLAIM, {"ids": [c.id for c in claimed], "until": lease_until}
             )
         return claimed
 
@@ -318,11 +317,7 @@ class OutboxRepository(_Repository):
         ).first()
         if row is None or row.status != "pending" or row.next_attempt_at > now:
             return None
-        await self.session.execute(
-            _OUTBOX.update()
-            .where(_OUTBOX.c.id == row.id)
-            .values(status="sending", claimed_until=lease_until)
-        )
+        await self.session.execute(_CLAIM, {"ids": [row.id], "until": lease_until})
         return self._claimed(row)
 
     async def record_sent_part(
@@ -336,25 +331,21 @@ class OutboxRepository(_Repository):
     ) -> None:
         """A part is with Telegram: remember it (replies to it are routed by it) and,
         after the last part, that the message was sent."""
-        values: dict[str, Any] = {
-            "parts_sent": parts_sent,
-            "telegram_message_id": telegram_message_id,
-        }
-        if last:
-            values.update(status="sent", sent_at=now, claimed_until=None)
         await self.session.execute(
-            _OUTBOX.update().where(_OUTBOX.c.id == message.id).values(values)
+            _RECORD_LAST_PART if last else _RECORD_PART,
+            {"row": message.id, "parts": parts_sent, "message": telegram_message_id, "at": now},
         )
         await self.session.execute(
-            _SENT.insert().values(
-                chat_id=message.chat_id,
-                telegram_message_id=telegram_message_id,
-                recipient_id=message.recipient_id,
-                case_id=message.case_id,
-                query_id=message.query_id,
-                outbox_id=message.id,
-                created_at=now,
-            )
+            _RECORD_SENT,
+            {
+                "chat_id": message.chat_id,
+                "telegram_message_id": telegram_message_id,
+                "recipient_id": message.recipient_id,
+                "case_id": message.case_id,
+                "query_id": message.query_id,
+                "outbox_id": message.id,
+                "created_at": now,
+            },
         )
 
     def _postgres(self) -> bool:
@@ -459,9 +450,9 @@ _MARK_DONE = (
 
 @lru_cache(maxsize=2)
 def _insert_new_update(dialect: str) -> Any:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
-        insert(_INBOUND)
+        dialect_insert(_INBOUND)
         .values(status="pending")
         .on_conflict_do_nothing(index_elements=[_INBOUND.c.update_id])
     )
@@ -469,6 +460,19 @@ def _insert_new_update(dialect: str) -> Any:
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _SENT = cast(Table, SentMessage.__table__)
+_CLAIM = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sending", claimed_until=bindparam("until"))
+)
+_RECORD_PART = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row"))
+    .values(parts_sent=bindparam("parts"), telegram_message_id=bindparam("message"))
+)
+# Bind names differ from column names: SQLAlchemy keeps those for the SET clause.
+_RECORD_LAST_PART = _RECORD_PART.values(status="sent", sent_at=bindparam("at"), claimed_until=None)
+_RECORD_SENT = insert(_SENT)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ _Description = tuple[tuple[str, None, None, None, None, None, None], ...] | None
 _Outcome = tuple[_Description, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, sql: str, parameters: Any) -> _Outcome:
+def _run(connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any) -> _Outcome:
     """On the connection's thread: execute, fetch everything and close the cursor."""
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         cursor.execute(sql, parameters)
@@ -36,7 +38,11 @@ def _run(connection: sqlite3.Connection, sql: str, parameters: Any) -> _Outcome:
         cursor.close()
 
 
-def _run_many(connection: sqlite3.Connection, sql: str, parameters: Any) -> _Outcome:
+def _run_many(
+    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any
+) -> _Outcome:
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         cursor.executemany(sql, parameters)
@@ -68,13 +74,23 @@ class BufferedCursor:
         return self
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> BufferedCursor:
-        return self._keep(await self._conn._execute(_run, self._conn._conn, sql, parameters or ()))
+        if sql.startswith("BEGIN") and not parameters:
+            # Sent with the transaction's first statement, in its hop.
+            self._conn.pending_begin = sql
+            return self._keep((None, [], -1, None))
+        begin = self._conn.take_begin()
+        outcome = await self._conn._execute(_run, self._conn._conn, begin, sql, parameters or ())
+        return self._keep(outcome)
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> BufferedCursor:
-        outcome = await self._conn._execute(_run_many, self._conn._conn, sql, parameters)
+        begin = self._conn.take_begin()
+        outcome = await self._conn._execute(_run_many, self._conn._conn, begin, sql, parameters)
         return self._keep(outcome)
 
     async def executescript(self, sql_script: str) -> BufferedCursor:
+        begin = self._conn.take_begin()
+        if begin is not None:
+            await self._conn._execute(self._conn._conn.execute, begin)
         await self._conn._execute(self._conn._conn.executescript, sql_script)
         return self._keep((None, [], -1, None))
 
@@ -113,7 +129,24 @@ class BufferedCursor:
 
 
 class Connection(aiosqlite.Connection):
-    """aiosqlite's connection, handing out `BufferedCursor`s."""
+    """aiosqlite's connection, handing out `BufferedCursor`s.
+
+    A BEGIN is held back and sent with the transaction's first statement, saving a
+    hop per transaction; a transaction that ran nothing commits or rolls back without
+    a hop. (BEGIN IMMEDIATE then takes the write lock at that statement instead,
+    before any work was done, so nothing changes for SQLite's locking.)
+    """
+
+    pending_begin: str | None = None
+
+    def take_begin(self) -> str | None:
+        begin, self.pending_begin = self.pending_begin, None
+        return begin
+
+    async def commit(self) -> None:
+        if self.take_begin() is not None:
+            return  # nothing ran: nothing to commit
+        await super().commit()
 
     # Not an aiosqlite Cursor, but everything SQLAlchemy's adapter uses of one.
     @contextmanager
@@ -121,6 +154,8 @@ class Connection(aiosqlite.Connection):
         return BufferedCursor(self)
 
     async def rollback(self) -> None:
+        if self.take_begin() is not None:
+            return
         # The pool "resets" every connection it gets back with a rollback, almost always
         # after a commit: nothing to undo, so no hop. in_transaction is a plain read of
         # SQLite's autocommit flag, and nothing else uses this connection meanwhile.
