@@ -72,9 +72,21 @@ def plan(quick: bool) -> list[tuple[str, str, list[str], list[Figure]]]:
                     "upd/s",
                 ),
                 Figure(
+                    "throughput",
+                    "bare PTB echo storing each update (reference), updates/s",
+                    lambda d: d["bare_ptb_echo_storing"]["updates_per_s"],
+                    "upd/s",
+                ),
+                Figure(
                     "throughput", "this bot, updates/s", lambda d: d[ours]["updates_per_s"], "upd/s"
                 ),
                 Figure("throughput", "ratio this bot / bare PTB", _throughput_ratio, "", ">= 0.5"),
+                Figure(
+                    "throughput",
+                    "ratio storing echo / bare PTB (reference)",
+                    lambda d: d["ratio_storing_echo"],
+                    "",
+                ),
                 Figure(
                     "throughput",
                     "CPU per update, bare PTB",

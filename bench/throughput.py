@@ -6,6 +6,10 @@ after the bot's answer to the previous). This bot gets a realistic mix per user:
 their own case, /cases, /ask C-n and the question, /help. Reports updates/s, the ratio,
 and p50/p95/p99 from an update entering the fake to the bot's answer in that chat.
 `--cases` seeds extra cases (with messages) to see how cost grows with data.
+
+A third bot, the echo bot with one SQLite write per update before it answers, is a
+reference: it shows what storing alone costs on this stack, next to what this bot does
+per update (stores it, handles it in a transaction, records each message sent).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import create_async_engine
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
@@ -92,6 +98,39 @@ async def bare(users: int, rounds: int, script_len: int) -> dict[str, Any]:
             result = await _drive(fake, people, [f"echo {n}" for n in range(script_len)], rounds)
             await app.updater.stop()
             await app.stop()
+    return result
+
+
+async def bare_durable(users: int, rounds: int, script_len: int) -> dict[str, Any]:
+    """The echo bot with one durable write per update: a reference for what storing alone
+    costs. Stock SQLAlchemy async + aiosqlite, WAL, one transaction per update."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{folder}/bare.db")
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            await conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
+            await conn.exec_driver_sql("CREATE TABLE seen (update_id INTEGER PRIMARY KEY, body)")
+        store = sql("INSERT INTO seen (update_id, body) VALUES (:id, :body)")
+
+        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            assert update.message is not None
+            async with engine.begin() as conn:
+                await conn.execute(store, {"id": update.update_id, "body": update.message.text})
+            await update.message.reply_text(update.message.text or "?")
+
+        async with FakeBotAPI() as fake:
+            app = Application.builder().token(fake.token).base_url(fake.base_url).build()
+            app.add_handler(MessageHandler(filters.ALL, echo))
+            async with app:
+                await app.start()
+                assert app.updater is not None
+                await app.updater.start_polling(poll_interval=0, timeout=1)
+                people = [fake.user(FIRST_USER + i) for i in range(users)]
+                script = [f"echo {n}" for n in range(script_len)]
+                result = await _drive(fake, people, script, rounds)
+                await app.updater.stop()
+                await app.stop()
+        await engine.dispose()
     return result
 
 
@@ -215,9 +254,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     result: dict[str, Any] = {"bare_ptb_echo": asyncio.run(bare(args.users, args.rounds, 5))}
+    result["bare_ptb_echo_storing"] = asyncio.run(bare_durable(args.users, args.rounds, 5))
     result["this_bot"] = asyncio.run(ours(args.users, args.rounds, args.cases))
     result["ratio"] = round(
         result["this_bot"]["updates_per_s"] / result["bare_ptb_echo"]["updates_per_s"], 3
+    )
+    result["ratio_storing_echo"] = round(
+        result["bare_ptb_echo_storing"]["updates_per_s"] / result["bare_ptb_echo"]["updates_per_s"],
+        3,
     )
     result["extra_cases"] = args.cases
     print(json.dumps(result, indent=2))
