@@ -27,7 +27,7 @@ from delivery.text import render
 from services.clock import Clock
 from services.reachability import admins, dependants_of
 from storage.models import OutboxMessage
-from storage.repositories import ClaimedMessage
+from storage.repositories import ClaimedMessage, SentPart
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,9 @@ class Dispatcher:
         # A chat's next message, claimed in the same transaction that recorded the last one
         # as sent (one transaction fewer per message); None: the chat had nothing more.
         self._chained: dict[int, _Work | None] = {}
+        # Sent parts waiting to be recorded, and the task recording them.
+        self._to_record: list[tuple[SentPart, asyncio.Future[ClaimedMessage | None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -291,16 +294,44 @@ class Dispatcher:
 
     async def _record_part(self, work: _Work, index: int, total: int, message_id: int) -> None:
         last = index + 1 == total
-        following: ClaimedMessage | None = None
-        async with self.db.uow() as uow:
-            now = self.clock.now()
-            await uow.outbox.record_sent_part(work.claim, index + 1, message_id, now, last=last)
-            if last:
-                following = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
-            await uow.commit()
+        recorded: asyncio.Future[ClaimedMessage | None] = asyncio.get_running_loop().create_future()
+        self._to_record.append((SentPart(work.claim, index + 1, message_id, last), recorded))
+        if self._recorder is None:
+            self._recorder = asyncio.create_task(self._record_waiting(), name="outbox-recorder")
+        following = await recorded
         if last:
             self.stats.sent += 1
             self._chained[work.chat_id] = _Work.of(following) if following is not None else None
+
+    async def _record_waiting(self) -> None:
+        """Record every sent part that is waiting, in one transaction.
+
+        Under load many chats' sends finish while one transaction holds the database;
+        they are recorded together in the next (group commit) instead of each paying for
+        its own. Each chat's next message is claimed in the same transaction.
+        """
+        try:
+            while self._to_record:
+                batch, self._to_record = self._to_record, []
+                parts = [part for part, _ in batch]
+                try:
+                    async with self.db.uow() as uow:
+                        now = self.clock.now()
+                        await uow.outbox.record_sent(parts, now)
+                        following = await uow.outbox.claim_next_of(
+                            [p.message.chat_id for p in parts if p.last], now, now + LEASE
+                        )
+                        await uow.commit()
+                except Exception as exc:
+                    for _, recorded in batch:
+                        recorded.set_exception(exc)
+                    continue
+                for part, recorded in batch:
+                    # pop: one sender per chat takes its next message, never two.
+                    chat = part.message.chat_id
+                    recorded.set_result(following.pop(chat, None) if part.last else None)
+        finally:
+            self._recorder = None
 
     async def _retry_later(self, outbox_id: int, reason: str) -> None:
         async with self.db.uow() as uow:

@@ -320,33 +320,60 @@ class OutboxRepository(_Repository):
         await self.session.execute(_CLAIM, {"ids": [row.id], "until": lease_until})
         return self._claimed(row)
 
-    async def record_sent_part(
-        self,
-        message: ClaimedMessage,
-        parts_sent: int,
-        telegram_message_id: int,
-        now: datetime,
-        *,
-        last: bool,
-    ) -> None:
-        """A part is with Telegram: remember it (replies to it are routed by it) and,
-        after the last part, that the message was sent."""
-        await self.session.execute(
-            _RECORD_LAST_PART if last else _RECORD_PART,
-            {"row": message.id, "parts": parts_sent, "message": telegram_message_id, "at": now},
-        )
+    async def record_sent(self, parts: Sequence[SentPart], now: datetime) -> None:
+        """Parts now with Telegram: remember each (replies to it are routed by it) and,
+        after a message's last part, that the message was sent. One statement each for
+        however many parts, so a sender can record a batch in one transaction."""
+        for last in (False, True):
+            rows = [p for p in parts if p.last == last]
+            if rows:
+                await self.session.execute(
+                    _RECORD_LAST_PART if last else _RECORD_PART,
+                    [
+                        {
+                            "row": p.message.id,
+                            "parts": p.parts_sent,
+                            "message": p.telegram_id,
+                            "at": now,
+                        }
+                        for p in rows
+                    ],
+                )
         await self.session.execute(
             _RECORD_SENT,
-            {
-                "chat_id": message.chat_id,
-                "telegram_message_id": telegram_message_id,
-                "recipient_id": message.recipient_id,
-                "case_id": message.case_id,
-                "query_id": message.query_id,
-                "outbox_id": message.id,
-                "created_at": now,
-            },
+            [
+                {
+                    "chat_id": p.message.chat_id,
+                    "telegram_message_id": p.telegram_id,
+                    "recipient_id": p.message.recipient_id,
+                    "case_id": p.message.case_id,
+                    "query_id": p.message.query_id,
+                    "outbox_id": p.message.id,
+                    "created_at": now,
+                }
+                for p in parts
+            ],
         )
+
+    async def claim_next_of(
+        self, chat_ids: Sequence[int], now: datetime, lease_until: datetime
+    ) -> dict[int, ClaimedMessage]:
+        """`claim_next` for several chats in two statements: the chats that had one."""
+        if not chat_ids:
+            return {}
+        result = await self.session.execute(
+            _next_of_statement(self._postgres()), {"chats": sorted(set(chat_ids))}
+        )
+        due = {
+            row.chat_id: row
+            for row in result
+            if row.status == "pending" and row.next_attempt_at <= now
+        }
+        if due:
+            await self.session.execute(
+                _CLAIM, {"ids": [row.id for row in due.values()], "until": lease_until}
+            )
+        return {chat: self._claimed(row) for chat, row in due.items()}
 
     def _postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
@@ -476,6 +503,16 @@ _RECORD_SENT = insert(_SENT)
 
 
 @dataclass(frozen=True)
+class SentPart:
+    """A part of a claimed message that Telegram accepted, to be recorded."""
+
+    message: ClaimedMessage
+    parts_sent: int
+    telegram_id: int
+    last: bool
+
+
+@dataclass(frozen=True)
 class ClaimedMessage:
     """An outbox message this process has leased for sending, with what sending needs."""
 
@@ -533,6 +570,22 @@ def _claim_statement(postgres: bool) -> Select[Any]:
     if postgres:
         query = query.with_for_update(skip_locked=True, of=_OUTBOX)
     return query
+
+
+@lru_cache(maxsize=2)
+def _next_of_statement(postgres: bool) -> Select[Any]:
+    t = _OUTBOX.c
+    oldest = (
+        select(func.min(t.id))
+        .where(
+            t.chat_id.in_(bindparam("chats", expanding=True)),
+            t.status.in_(("pending", "sending")),
+        )
+        .group_by(t.chat_id)
+    )
+    query = select(*_claim_columns()).where(t.id.in_(oldest))
+    # Not SKIP LOCKED: skipping a locked oldest row would send a later one first.
+    return query.with_for_update(of=_OUTBOX) if postgres else query
 
 
 @lru_cache(maxsize=2)
