@@ -30,15 +30,6 @@ log = logging.getLogger(__name__)
 LANES = 8  # users whose updates may be in hand at once
 
 
-def _lane(payload: str | None, update_id: int) -> object:
-    """Whose update this is: updates of one sender (or one chat) keep their order."""
-    try:
-        sender = sender_of(json.loads(payload or "{}"))
-    except ValueError:
-        sender = None
-    return sender[0] if sender is not None else ("update", update_id)
-
-
 def seconds(value: int | float | timedelta) -> float:
     """PTB gives retry_after as seconds or as a timedelta, depending on its settings."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -79,6 +70,9 @@ class Intake:
         self.last_handled = 0
         self._processing: asyncio.Task[None] | None = None
         self._polling: asyncio.Task[None] | None = None
+        # Updates this process polled, by id, until handled (the stored copy is what
+        # counts: an update is only handled once its row says pending).
+        self._polled: dict[int, Update] = {}
 
     def admit(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The updates within their senders' rate limit; the rest are dropped unstored."""
@@ -103,12 +97,18 @@ class Intake:
                     task.add_done_callback(self._warnings.discard)
         return kept
 
-    async def store(self, payloads: list[dict[str, Any]]) -> int:
-        """Store new updates (duplicates ignored); returns how many were new."""
+    async def store(
+        self, payloads: list[dict[str, Any]], parsed: dict[int, Update] | None = None
+    ) -> int:
+        """Store new updates (duplicates ignored); returns how many were new.
+
+        `parsed`: the same updates as PTB objects, kept to be handled from.
+        """
         payloads = self.admit(payloads)
         if not payloads:
             return 0
         new = 0
+        fresh: dict[int, Update] = {}
         # Another process (a webhook behind a load balancer) may store the same update:
         # the insert skips an update_id already there instead of failing.
         async with self.db.uow() as uow:
@@ -118,7 +118,10 @@ class Intake:
                     update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
                 ):
                     new += 1
+                    if parsed is not None and update_id in parsed:
+                        fresh[update_id] = parsed[update_id]
             await uow.commit()
+        self._polled.update(fresh)
         if new:
             self._wake.set()
         return new
@@ -133,17 +136,36 @@ class Intake:
         count = 0
         while True:
             async with self.db.uow() as uow:
-                batch = [(row.update_id, row.payload) for row in await uow.inbound.pending(50)]
+                rows = await uow.inbound.pending(50)
+                # An update this process polled is handled from the object it already
+                # parsed; decrypting and parsing the stored copy again cost as much.
+                batch = [
+                    (row.update_id, None if row.update_id in self._polled else row.payload)
+                    for row in rows
+                ]
             if not batch:
                 return count
             lanes: dict[object, list[tuple[int, str | None]]] = {}
             for update_id, payload in batch:
-                lanes.setdefault(_lane(payload, update_id), []).append((update_id, payload))
+                lane = self._lane(update_id, payload)
+                lanes.setdefault(lane, []).append((update_id, payload))
             await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
             count += len(batch)
             async with self._handled:
                 self.last_handled = max(self.last_handled, batch[-1][0])
                 self._handled.notify_all()
+
+    def _lane(self, update_id: int, payload: str | None) -> object:
+        """Whose update this is: updates of one sender keep their order."""
+        polled = self._polled.get(update_id)
+        if polled is not None:
+            user = polled.effective_user
+            return user.id if user is not None else ("update", update_id)
+        try:
+            sender = sender_of(json.loads(payload or "{}"))
+        except ValueError:
+            sender = None
+        return sender[0] if sender is not None else ("update", update_id)
 
     async def _handle_lane(self, lane: list[tuple[int, str | None]]) -> None:
         async with self._lanes:
@@ -154,7 +176,9 @@ class Intake:
         handling = HandlingUpdate(update_id, self.clock.now())
         token = HANDLING_UPDATE.set(handling)
         try:
-            update = Update.de_json(json.loads(payload or "{}"), self.application.bot)
+            update = self._polled.pop(update_id, None) or Update.de_json(
+                json.loads(payload or "{}"), self.application.bot
+            )
             # process_update routes handler exceptions to the error handler itself.
             await self.application.process_update(update)
         except Exception as exc:  # a malformed payload must not block the queue forever
@@ -221,7 +245,9 @@ class Intake:
                 continue
             if not updates:
                 continue
-            await self.store([u.to_dict() for u in updates])
+            await self.store(
+                [u.to_dict() for u in updates], parsed={u.update_id: u for u in updates}
+            )
             # Only now, with the batch committed, may Telegram forget it.
             offset = max(u.update_id for u in updates) + 1
 
@@ -240,6 +266,7 @@ class Intake:
         """
         tasks = [t for t in (self._polling, self._processing) if t is not None]
         self._polling = self._processing = None
+        self._polled.clear()
         current = asyncio.current_task()
         for task in tasks:
             if task is not current:

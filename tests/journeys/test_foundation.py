@@ -216,6 +216,27 @@ async def test_restart_mid_conversation_resumes_at_the_same_step(harness: Harnes
     assert "did not understand" in user.last().plain  # the conversation is over
 
 
+async def test_a_burst_from_several_users_is_handled_in_order_per_user(harness: Harness) -> None:
+    # Users are handled side by side, each one's updates in order: queued while the bot
+    # was down, they arrive in one getUpdates batch, interleaved.
+    await _start_with_survey(harness)
+    await harness.stop()
+    users = [harness.fake.user(STRANGER_TG + n) for n in range(4)]
+    last = 0
+    for step in ("/survey", "colour {n}", "{n}"):
+        for n, user in enumerate(users, start=1):
+            last = user.send_text(step.format(n=n))
+    await harness.start()
+    await harness.handled(last)
+    await harness.runtime.drained()  # type: ignore[union-attr]
+    for n, user in enumerate(users, start=1):
+        assert user.texts() == [
+            "Step 1: your favourite colour?",
+            "Step 2: a number from 1 to 9?",
+            f"Done: colour {n} {n}",
+        ]
+
+
 async def test_cancel_leaves_with_nothing_saved(harness: Harness) -> None:
     await _start_with_survey(harness)
     await _begin_survey(harness, STRANGER_TG)
