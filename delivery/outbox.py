@@ -308,30 +308,43 @@ class Dispatcher:
 
         Under load many chats' sends finish while one transaction holds the database;
         they are recorded together in the next (group commit) instead of each paying for
-        its own. Each chat's next message is claimed in the same transaction.
+        its own. Each chat's next message is claimed in the same transaction. A batch
+        that fails is tried again part by part, so one bad record cannot leave the
+        others unrecorded (and sent twice once their leases run out).
         """
         try:
             while self._to_record:
                 batch, self._to_record = self._to_record, []
-                parts = [part for part, _ in batch]
                 try:
-                    async with self.db.uow() as uow:
-                        now = self.clock.now()
-                        await uow.outbox.record_sent(parts, now)
-                        following = await uow.outbox.claim_next_of(
-                            [p.message.chat_id for p in parts if p.last], now, now + LEASE
-                        )
-                        await uow.commit()
-                except Exception as exc:
-                    for _, recorded in batch:
-                        recorded.set_exception(exc)
-                    continue
-                for part, recorded in batch:
-                    # pop: one sender per chat takes its next message, never two.
-                    chat = part.message.chat_id
-                    recorded.set_result(following.pop(chat, None) if part.last else None)
+                    await self._record(batch)
+                except Exception:  # a lone part's error went to its sender
+                    if len(batch) > 1:
+                        for one in batch:
+                            with contextlib.suppress(Exception):
+                                await self._record([one])
         finally:
             self._recorder = None
+
+    async def _record(
+        self, batch: list[tuple[SentPart, asyncio.Future[ClaimedMessage | None]]]
+    ) -> None:
+        parts = [part for part, _ in batch]
+        try:
+            async with self.db.uow() as uow:
+                now = self.clock.now()
+                await uow.outbox.record_sent(parts, now)
+                following = await uow.outbox.claim_next_of(
+                    [p.message.chat_id for p in parts if p.last], now, now + LEASE
+                )
+                await uow.commit()
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+            raise
+        for part, recorded in batch:
+            # pop: one sender per chat takes its next message, never two.
+            chat = part.message.chat_id
+            recorded.set_result(following.pop(chat, None) if part.last else None)
 
     async def _retry_later(self, outbox_id: int, reason: str) -> None:
         async with self.db.uow() as uow:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
 
 from delivery.flood import ScaledTimer
 from delivery.outbox import LEASE
 from delivery.sender import Button, Outgoing, enqueue
 from delivery.text import render
-from storage.models import Person, Role
+from storage.models import OutboxMessage, Person, Role, SentMessage
+from storage.repositories import OutboxRepository, SentPart
 from tests.journeys.conftest import Harness
 
 SCALE = 20.0
@@ -145,6 +149,46 @@ async def test_crash_with_a_full_outbox_loses_nothing(harness: Harness) -> None:
     await harness.runtime.drained()  # type: ignore[union-attr]
     for chat in chats:
         assert _delivered(harness, chat) == [f"message {n} to {chat}" for n in range(50)]
+
+
+async def test_a_failing_record_leaves_the_rest_of_its_batch_recorded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sends that finish together are recorded in one transaction; if one record cannot
+    # be written, the others must still be, or they would be sent again after their
+    # leases ran out. A row already holding the (chat, message id) that the fake will
+    # give the last chat's message makes that one record fail.
+    await harness.start()
+    chats = [8_300_000 + n for n in range(30)]
+    bad = chats[-1]
+    async with harness.db.uow() as uow:
+        uow.sent_messages.add(
+            SentMessage(chat_id=bad, telegram_message_id=1, created_at=harness.clock.now())
+        )
+        await uow.commit()
+    batches: list[list[int]] = []
+    record_sent = OutboxRepository.record_sent
+
+    async def spy(self: OutboxRepository, parts: list[SentPart], now: datetime) -> None:
+        batches.append([p.message.chat_id for p in parts])
+        await record_sent(self, parts, now)
+
+    monkeypatch.setattr(OutboxRepository, "record_sent", spy)
+    await _enqueue(harness, [_numbered(c, 0) for c in chats])
+
+    async def statuses() -> dict[int, str]:
+        async with harness.db.uow() as uow:
+            rows = await uow.session.execute(select(OutboxMessage.chat_id, OutboxMessage.status))
+            return {chat: status for chat, status in rows}
+
+    async with asyncio.timeout(20):
+        while sum(s == "sent" for s in (await statuses()).values()) < len(chats) - 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert any(bad in batch and len(batch) > 1 for batch in batches), batches
+    found = await statuses()
+    assert found[bad] == "sending"  # its record failed: resent when its lease runs out
+    assert all(found[c] == "sent" for c in chats if c != bad)
+    assert all(_delivered(harness, c) == [f"message 0 to {c}"] for c in chats)
 
 
 async def test_outbox_written_before_a_crash_is_sent_after_restart(harness: Harness) -> None:
