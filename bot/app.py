@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
@@ -238,6 +239,10 @@ class BotRuntime:
         except BaseException:
             await self.leadership.stop()
             raise
+        # What exists now (modules, the application, tables' metadata) lives as long as
+        # the process: frozen, the collector stops re-scanning it on every full
+        # collection, which otherwise paused the event loop for ~100 ms at a time.
+        gc.freeze()
 
     async def _start(self) -> None:
         await self.db.migrate()
@@ -364,6 +369,7 @@ class BotRuntime:
             await self.application.stop()
         await self.application.shutdown()
         await self.db.dispose()
+        gc.unfreeze()  # collectable again (tests start many runtimes in one process)
         log.info("bot stopped")
 
     async def drained(self, timeout: float = 10.0) -> None:
