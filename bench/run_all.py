@@ -1,6 +1,6 @@
 """Run every benchmark several times and write one Markdown table and one JSON file.
 
-    .venv/bin/python bench/run_all.py              # everything, 3 runs each (about an hour)
+    .venv/bin/python bench/run_all.py              # everything, 3 runs each (about 35 minutes)
     .venv/bin/python bench/run_all.py --quick      # smaller sizes, to check the harness
 
 Each benchmark runs in a fresh process (`bench/<name>.py --json ...`); each figure is
