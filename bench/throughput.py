@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,14 @@ async def _drive(
     }
 
 
-async def bare(users: int, rounds: int, script_len: int) -> dict[str, Any]:
+async def _echo_bot(
+    users: int, rounds: int, script_len: int, before_answer: Callable[[Update], Awaitable[None]]
+) -> dict[str, Any]:
+    """A bare python-telegram-bot bot answering every message with its text."""
+
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
+        await before_answer(update)
         await update.message.reply_text(update.message.text or "?")
 
     async with FakeBotAPI() as fake:
@@ -101,6 +107,13 @@ async def bare(users: int, rounds: int, script_len: int) -> dict[str, Any]:
     return result
 
 
+async def bare(users: int, rounds: int, script_len: int) -> dict[str, Any]:
+    async def nothing(update: Update) -> None:
+        return None
+
+    return await _echo_bot(users, rounds, script_len, nothing)
+
+
 async def bare_durable(users: int, rounds: int, script_len: int) -> dict[str, Any]:
     """The echo bot with one durable write per update: a reference for what storing alone
     costs. Stock SQLAlchemy async + aiosqlite, WAL, one transaction per update."""
@@ -112,24 +125,12 @@ async def bare_durable(users: int, rounds: int, script_len: int) -> dict[str, An
             await conn.exec_driver_sql("CREATE TABLE seen (update_id INTEGER PRIMARY KEY, body)")
         store = sql("INSERT INTO seen (update_id, body) VALUES (:id, :body)")
 
-        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        async def stored(update: Update) -> None:
             assert update.message is not None
             async with engine.begin() as conn:
                 await conn.execute(store, {"id": update.update_id, "body": update.message.text})
-            await update.message.reply_text(update.message.text or "?")
 
-        async with FakeBotAPI() as fake:
-            app = Application.builder().token(fake.token).base_url(fake.base_url).build()
-            app.add_handler(MessageHandler(filters.ALL, echo))
-            async with app:
-                await app.start()
-                assert app.updater is not None
-                await app.updater.start_polling(poll_interval=0, timeout=1)
-                people = [fake.user(FIRST_USER + i) for i in range(users)]
-                script = [f"echo {n}" for n in range(script_len)]
-                result = await _drive(fake, people, script, rounds)
-                await app.updater.stop()
-                await app.stop()
+        result = await _echo_bot(users, rounds, script_len, stored)
         await engine.dispose()
     return result
 

@@ -312,13 +312,7 @@ class OutboxRepository(_Repository):
         self, chat_id: int, now: datetime, lease_until: datetime
     ) -> ClaimedMessage | None:
         """The chat's next message, if it is the oldest unfinished one and due now."""
-        row = (
-            await self.session.execute(_next_statement(self._postgres()), {"chat": chat_id})
-        ).first()
-        if row is None or row.status != "pending" or row.next_attempt_at > now:
-            return None
-        await self.session.execute(_CLAIM, {"ids": [row.id], "until": lease_until})
-        return self._claimed(row)
+        return (await self.claim_next_of([chat_id], now, lease_until)).get(chat_id)
 
     async def record_sent(self, parts: Sequence[SentPart], now: datetime) -> None:
         """Parts now with Telegram: remember each (replies to it are routed by it) and,
@@ -358,7 +352,8 @@ class OutboxRepository(_Repository):
     async def claim_next_of(
         self, chat_ids: Sequence[int], now: datetime, lease_until: datetime
     ) -> dict[int, ClaimedMessage]:
-        """`claim_next` for several chats in two statements: the chats that had one."""
+        """For each chat, its oldest unfinished message if that is due now, claimed; two
+        statements for however many chats. Returns the chats that had one."""
         if not chat_ids:
             return {}
         result = await self.session.execute(
@@ -584,18 +579,5 @@ def _next_of_statement(postgres: bool) -> Select[Any]:
         .group_by(t.chat_id)
     )
     query = select(*_claim_columns()).where(t.id.in_(oldest))
-    # Not SKIP LOCKED: skipping a locked oldest row would send a later one first.
-    return query.with_for_update(of=_OUTBOX) if postgres else query
-
-
-@lru_cache(maxsize=2)
-def _next_statement(postgres: bool) -> Select[Any]:
-    t = _OUTBOX.c
-    query = (
-        select(*_claim_columns())
-        .where(t.chat_id == bindparam("chat"), t.status.in_(("pending", "sending")))
-        .order_by(t.id)
-        .limit(1)
-    )
     # Not SKIP LOCKED: skipping a locked oldest row would send a later one first.
     return query.with_for_update(of=_OUTBOX) if postgres else query

@@ -24,28 +24,18 @@ _Description = tuple[tuple[str, None, None, None, None, None, None], ...] | None
 _Outcome = tuple[_Description, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any) -> _Outcome:
-    """On the connection's thread: execute, fetch everything and close the cursor."""
-    if begin is not None:
-        connection.execute(begin)
-    cursor = connection.cursor()
-    try:
-        cursor.execute(sql, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
-
-
-def _run_many(
-    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any
+def _run(
+    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
 ) -> _Outcome:
+    """On the connection's thread: (begin,) execute, fetch everything, close the cursor."""
     if begin is not None:
         connection.execute(begin)
     cursor = connection.cursor()
     try:
-        cursor.executemany(sql, parameters)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else []
         return description, rows, cursor.rowcount, cursor.lastrowid
@@ -79,12 +69,14 @@ class BufferedCursor:
             self._conn.pending_begin = sql
             return self._keep((None, [], -1, None))
         begin = self._conn.take_begin()
-        outcome = await self._conn._execute(_run, self._conn._conn, begin, sql, parameters or ())
+        outcome = await self._conn._execute(
+            _run, self._conn._conn, begin, sql, parameters or (), False
+        )
         return self._keep(outcome)
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> BufferedCursor:
         begin = self._conn.take_begin()
-        outcome = await self._conn._execute(_run_many, self._conn._conn, begin, sql, parameters)
+        outcome = await self._conn._execute(_run, self._conn._conn, begin, sql, parameters, True)
         return self._keep(outcome)
 
     async def executescript(self, sql_script: str) -> BufferedCursor:
