@@ -4,7 +4,8 @@ Telegram allows one poller per bot (a second gets 409 Conflict) and conversation
 handled one update at a time, so exactly one process polls and handles updates: on
 PostgreSQL, the holder of a session-level advisory lock kept on its own connection; on
 SQLite, the only process allowed to open the file. Everything else (outbox, reminders,
-escalations) is claimed row by row and may run in every process.
+escalations) is claimed row by row and may run in every process; an outbox claim names
+its process's `OwnerLock`, so a dead process's claims are free at once.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy.engine import make_url
+
+from storage.repositories import OWNER_LOCK_CLASS
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,101 @@ class AlreadyRunning(Exception):
     """Another process already uses this SQLite database."""
 
 
+class OwnerLock:
+    """PostgreSQL: this process's owner id, valid exactly while the process is alive.
+
+    Every process (holder and standby: all send) holds a session-level advisory lock
+    keyed by a random owner id on a connection of its own, and names that id on each
+    outbox row it claims. A killed or stopped process's connection closes and the server
+    frees the lock at once, so its claims are free at once (not after a lease). A process
+    that loses the connection stops being an owner the moment it notices (asyncpg reports
+    a closed connection at once; a silent network loss shows at the next check, well
+    before the server's keepalives free the lock) and must stop sending what it claimed:
+    others may take it from then on. It reconnects under a new id.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[Any]], check_seconds: float = 1.0) -> None:
+        self._connect = connect
+        self.check_seconds = check_seconds
+        self._owner: int | None = None
+        self._conn: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def owner(self) -> int | None:
+        """The id to claim under; None while the lock is not held (claim and send nothing)."""
+        if self._conn is None or self._conn.is_closed():
+            return None
+        return self._owner
+
+    async def start(self) -> None:
+        await self._check()  # usually held before the first claim
+        self._task = asyncio.create_task(self._run(), name="owner-lock")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            try:
+                await self._check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the check loop die
+                log.error("owner lock check failed: %s", type(exc).__name__)
+
+    async def _check(self) -> None:
+        if self.owner is not None:
+            try:
+                async with asyncio.timeout(self.check_seconds):
+                    await self._conn.fetchval("SELECT 1")
+                return
+            except Exception as exc:
+                log.warning("owner lock connection lost: %s", type(exc).__name__)
+                await self._close()
+        try:
+            async with asyncio.timeout(max(self.check_seconds, 5.0)):
+                conn = await self._connect()
+                owner = await self._lock(conn)
+        except Exception as exc:
+            log.warning("cannot take the owner lock: %s", type(exc).__name__)
+            return
+        conn.add_termination_listener(self._terminated)
+        self._conn, self._owner = conn, owner
+        log.info("outbox owner id %s", owner)
+
+    @staticmethod
+    async def _lock(conn: Any) -> int:
+        while True:  # ids are random: another process holding the same one is unlikely
+            owner = secrets.randbelow(2**31 - 1) + 1
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", OWNER_LOCK_CLASS, owner):
+                return owner
+
+    def _terminated(self, conn: Any) -> None:
+        if conn is self._conn:
+            log.warning("owner lock connection closed")
+            self._forget()
+
+    def _forget(self) -> None:
+        self._conn, self._owner = None, None
+
+    async def _close(self) -> None:
+        conn = self._conn
+        self._forget()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await conn.close()
+            with contextlib.suppress(Exception):
+                conn.terminate()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close()
+
+
 class Leadership:
     """Runs `on_gain` when this process becomes the holder and `on_loss` when it stops being one."""
 
@@ -40,6 +139,8 @@ class Leadership:
         self.on_gain: Callback | None = None
         self.on_loss: Callback | None = None
         self.is_holder = False
+        # The outbox's proof of life, where several processes may send (PostgreSQL).
+        self.liveness: OwnerLock | None = None
 
     @property
     def role(self) -> str:
@@ -158,6 +259,7 @@ class AdvisoryLock(Leadership):
     ) -> None:
         super().__init__()
         self._connect = connect
+        self.liveness = OwnerLock(connect)
         self.check_seconds = check_seconds
         self.conflict_pause = conflict_pause
         self._conn: Any = None

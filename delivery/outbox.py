@@ -5,6 +5,11 @@ backoff and jitter, then from the database with a growing delay until the messag
 `SEND_MAX_AGE` old, when it is marked failed and the admins are told. A 429 holds that
 chat (or everyone) for `retry_after` and retries. 403 and "chat not found" mark the
 recipient unreachable, hold what is queued for them, and tell who depends on them.
+
+On PostgreSQL several processes send. Each claim names the claiming process's owner id,
+valid while that process holds its owner lock (bot.leadership.OwnerLock): a killed
+process's claims are taken again at once, and a process that lost its lock sends nothing
+more of what it claimed, since others may now be sending it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.constants import ParseMode
@@ -26,15 +32,17 @@ from delivery.sender import Outgoing, Payload, enqueue, markup, seconds, to_pers
 from delivery.text import render
 from services.clock import Clock
 from services.reachability import admins, dependants_of
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, Role
 from storage.repositories import ClaimedMessage, SentPart
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 INLINE_ATTEMPTS = 4
-# A claim lasts this long unless renewed; a live sender renews its claims every third of
-# it, so a process killed mid-send holds up that chat for at most about a minute.
+# A claim lasts this long unless renewed (a live sender renews its claims every third of
+# it). Only a fallback: a claim is free as soon as its owner's lock is gone, which for a
+# killed process is at once; the lease bounds how long a claim whose owner the server
+# still thinks alive (cut off, not yet noticed by keepalives) can hold up its chat.
 LEASE = timedelta(seconds=60)
 CLAIM_BATCH = 200
 UNREACHABLE_ERRORS = ("chat not found", "user not found", "peer_id_invalid", "bot was blocked")
@@ -52,16 +60,32 @@ class _Transient(Exception):
     pass
 
 
-@dataclass(frozen=True)
+class _NotOurs(Exception):
+    """The claim may be someone else's now: this process lost the owner id it was made under."""
+
+
+class Liveness(Protocol):
+    """Proof that this process is alive, which other processes can check (OwnerLock)."""
+
+    @property
+    def owner(self) -> int | None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
 class _Work:
     """A claimed message with what is needed to send it, read in the claiming transaction."""
 
     claim: ClaimedMessage
     payload: Payload
+    owner: int | None  # the owner id it was claimed under
 
     @classmethod
-    def of(cls, claim: ClaimedMessage) -> _Work:
-        return cls(claim, Payload.parse(claim.payload or "{}"))
+    def of(cls, claim: ClaimedMessage, owner: int | None) -> _Work:
+        return cls(claim, Payload.parse(claim.payload or "{}"), owner)
 
     @property
     def outbox_id(self) -> int:
@@ -85,8 +109,10 @@ class Dispatcher:
         max_age: timedelta = timedelta(hours=1),
         timer: Timer | None = None,
         poll_seconds: float = 1.0,
+        liveness: Liveness | None = None,
     ) -> None:
         self.db = db
+        self.liveness = liveness
         self.bot = bot
         self.flood = flood
         self.clock = clock
@@ -104,7 +130,7 @@ class Dispatcher:
         # as sent (one transaction fewer per message); None: the chat had nothing more.
         self._chained: dict[int, _Work | None] = {}
         # Sent parts waiting to be recorded, and the task recording them.
-        self._to_record: list[tuple[SentPart, asyncio.Future[ClaimedMessage | None]]] = []
+        self._to_record: list[tuple[SentPart, asyncio.Future[_Work | None]]] = []
         self._recorder: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -112,6 +138,8 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Recover what a dead process left half-sent, then start dispatching."""
+        if self.liveness is not None:
+            await self.liveness.start()
         if self.db.dialect == "sqlite":
             # One process per SQLite file, so nobody else can be sending these.
             async with self.db.uow() as uow:
@@ -123,11 +151,13 @@ class Dispatcher:
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(LEASE.total_seconds() / 3)
-            if not self._sending:
+            if not self._sending or not self._may_claim():
                 continue
             try:
                 async with self.db.uow() as uow:
-                    await uow.outbox.renew_claims(sorted(self._sending), self.clock.now() + LEASE)
+                    await uow.outbox.renew_claims(
+                        sorted(self._sending), self.clock.now() + LEASE, self._owner()
+                    )
                     await uow.commit()
             except Exception as exc:  # the next round tries again
                 log.error("renewing outbox claims failed: %s", type(exc).__name__)
@@ -144,6 +174,37 @@ class Dispatcher:
             await asyncio.wait(set(self._on_the_wire), timeout=grace)
         self._task = self._renewer = None
         self._inflight.clear()
+        if self.liveness is not None:
+            # Last: what this process claimed and did not send is free once this goes.
+            await self.liveness.stop()
+
+    def _owner(self) -> int | None:
+        return None if self.liveness is None else self.liveness.owner
+
+    def _may_claim(self) -> bool:
+        """False while this process has lost its owner lock: its claims would look free."""
+        return self.liveness is None or self.liveness.owner is not None
+
+    async def _still_ours(self, work: _Work) -> bool:
+        """May `work` be sent now? Checked right before every send.
+
+        After this process lost its owner lock, others may have taken the claim: it is
+        sent only if it can be moved to the process's new owner id, which fails when
+        anyone else took it meanwhile.
+        """
+        if self.liveness is None:
+            return True
+        owner = self.liveness.owner
+        if owner is None or work.owner is None:
+            return False
+        if owner == work.owner:
+            return True
+        async with self.db.uow() as uow:
+            adopted = await uow.outbox.adopt(work.outbox_id, [work.owner, owner], owner)
+            await uow.commit()
+        if adopted:
+            work.owner = owner
+        return adopted and self.liveness.owner == owner
 
     async def _run(self) -> None:
         while True:
@@ -159,13 +220,16 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim what is due and start a sender per chat; returns how many were claimed."""
-        now = self.clock.now()
+        if not self._may_claim():
+            return 0
+        now, owner = self.clock.now(), self._owner()
         async with self.db.uow() as uow:
-            claimed = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH)
+            claimed = await uow.outbox.claim(now, now + LEASE, CLAIM_BATCH, owner)
             await uow.commit()
-        # A lease that ran out on a message this process is still sending comes back
-        # from the claim (renewed); sending it again would be a duplicate.
-        work = [_Work.of(c) for c in claimed if c.id not in self._sending]
+        # A lease that ran out (or an owner id this process lost) on a message it is still
+        # sending brings it back from the claim, renewed; sending it again would be a
+        # duplicate.
+        work = [_Work.of(c, owner) for c in claimed if c.id not in self._sending]
         for item in work:
             task = asyncio.create_task(self._chat_sender(item))
             self._inflight.add(task)
@@ -191,11 +255,13 @@ class Dispatcher:
             if work.chat_id in self._chained:
                 work = self._chained.pop(work.chat_id)
                 continue
-            now = self.clock.now()
+            if not self._may_claim():
+                return
+            now, owner = self.clock.now(), self._owner()
             async with self.db.uow() as uow:
-                following = await uow.outbox.claim_next(work.chat_id, now, now + LEASE)
+                following = await uow.outbox.claim_next(work.chat_id, now, now + LEASE, owner)
                 await uow.commit()
-            work = _Work.of(following) if following is not None else None
+            work = _Work.of(following, owner) if following is not None else None
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing unsent is due."""
@@ -227,6 +293,8 @@ class Dispatcher:
             except _Transient as exc:
                 await self._retry_later(work.outbox_id, str(exc))
                 return False
+            except _NotOurs:
+                return False  # left claimed under the lost id: free for whoever takes it
             except (Forbidden, BadRequest) as exc:
                 if isinstance(exc, Forbidden) or any(
                     e in exc.message.lower() for e in UNREACHABLE_ERRORS
@@ -242,6 +310,8 @@ class Dispatcher:
         delay = 0.5
         for attempt in range(1, INLINE_ATTEMPTS + 1):
             await self.flood.acquire(chat_id)
+            if not await self._still_ours(work):
+                raise _NotOurs
             try:
                 # Shielded: once Telegram has a message, its record must be written even
                 # if we are being stopped, or the next start would send it again.
@@ -294,14 +364,14 @@ class Dispatcher:
 
     async def _record_part(self, work: _Work, index: int, total: int, message_id: int) -> None:
         last = index + 1 == total
-        recorded: asyncio.Future[ClaimedMessage | None] = asyncio.get_running_loop().create_future()
+        recorded: asyncio.Future[_Work | None] = asyncio.get_running_loop().create_future()
         self._to_record.append((SentPart(work.claim, index + 1, message_id, last), recorded))
         if self._recorder is None:
             self._recorder = asyncio.create_task(self._record_waiting(), name="outbox-recorder")
         following = await recorded
         if last:
             self.stats.sent += 1
-            self._chained[work.chat_id] = _Work.of(following) if following is not None else None
+            self._chained[work.chat_id] = following
 
     async def _record_waiting(self) -> None:
         """Record every sent part that is waiting, in one transaction.
@@ -325,22 +395,23 @@ class Dispatcher:
         finally:
             self._recorder = None
 
-    async def _record(
-        self, batch: list[tuple[SentPart, asyncio.Future[ClaimedMessage | None]]]
-    ) -> None:
+    async def _record(self, batch: list[tuple[SentPart, asyncio.Future[_Work | None]]]) -> None:
         parts = [part for part, _ in batch]
+        # Without its owner lock this process claims nothing more (the sent parts are
+        # still recorded: they are with Telegram whoever claims what follows).
+        chats = [p.message.chat_id for p in parts if p.last] if self._may_claim() else []
+        owner = self._owner()
         try:
             async with self.db.uow() as uow:
                 now = self.clock.now()
                 await uow.outbox.record_sent(parts, now)
-                following = await uow.outbox.claim_next_of(
-                    [p.message.chat_id for p in parts if p.last], now, now + LEASE
-                )
+                claimed = await uow.outbox.claim_next_of(chats, now, now + LEASE, owner)
                 await uow.commit()
         except Exception as exc:
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
             raise
+        following = {chat: _Work.of(claim, owner) for chat, claim in claimed.items()}
         for part, recorded in batch:
             # pop: one sender per chat takes its next message, never two.
             chat = part.message.chat_id
@@ -388,7 +459,11 @@ class Dispatcher:
                 minutes=minutes,
                 attempts=row.attempts + INLINE_ATTEMPTS,
             )
-            self._queue(uow, to_person(admin, text), now)
+            # A case reference or a patient's name identifies a patient: never forwardable.
+            identifies = row.case_id is not None or (
+                recipient is not None and recipient.role == Role.PATIENT
+            )
+            self._queue(uow, to_person(admin, text, protect=identifies), now)
 
     async def _unreachable(self, outbox_id: int, reason: str) -> None:
         async with self.db.uow() as uow:
@@ -411,7 +486,8 @@ class Dispatcher:
                         name=person.name,
                         ref=person.ref,
                     )
-                    self._queue(uow, to_person(dependant, text), now)
+                    protect = person.role == Role.PATIENT
+                    self._queue(uow, to_person(dependant, text, protect=protect), now)
             await uow.commit()
         self.wake()
 

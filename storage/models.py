@@ -345,6 +345,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The owner id of the process sending it (PostgreSQL): while that process lives it
+    # holds an advisory lock keyed by the id; once the lock is gone the claim is free.
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
 
     payload = Encrypted()
 

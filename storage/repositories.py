@@ -9,17 +9,22 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
+    Boolean,
+    Integer,
     Select,
     Table,
     and_,
     bindparam,
+    column,
     delete,
     exists,
     func,
     insert,
     or_,
     select,
+    table,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -289,30 +294,35 @@ class OutboxRepository(_Repository):
     async def get(self, outbox_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, outbox_id)
 
-    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedMessage]:
+    async def claim(
+        self, now: datetime, lease_until: datetime, limit: int, owner: int | None = None
+    ) -> list[ClaimedMessage]:
         """Take the oldest due message of each chat whose earlier messages are all done.
 
         On PostgreSQL the rows are locked with SKIP LOCKED, so several processes never
-        claim the same message; a claim is a lease, so a process that dies mid-send
-        leaves its messages to be taken again once the lease runs out.
+        claim the same message. A claim names its `owner`, a process holding the owner
+        lock keyed by that id (bot.leadership.OwnerLock): once that lock is gone (the
+        process died or lost its connection) the claim is free at once. The lease is the
+        fallback for claims without an owner; a process that lost its own lock claims
+        nothing, as its claims would look free to everyone else.
         """
         # Core, not ORM, here and below: these run for every message sent, and loading
         # and flushing ORM objects cost more than the statements themselves.
         result = await self.session.execute(
-            _claim_statement(self._postgres()), {"now": now, "limit": limit}
+            _claim_statement(self._postgres()), {"now": now, "limit": limit, "owner": owner}
         )
         claimed = [self._claimed(row) for row in result]
         if claimed:
             await self.session.execute(
-                _CLAIM, {"ids": [c.id for c in claimed], "until": lease_until}
+                _CLAIM, {"ids": [c.id for c in claimed], "until": lease_until, "owner": owner}
             )
         return claimed
 
     async def claim_next(
-        self, chat_id: int, now: datetime, lease_until: datetime
+        self, chat_id: int, now: datetime, lease_until: datetime, owner: int | None = None
     ) -> ClaimedMessage | None:
         """The chat's next message, if it is the oldest unfinished one and due now."""
-        return (await self.claim_next_of([chat_id], now, lease_until)).get(chat_id)
+        return (await self.claim_next_of([chat_id], now, lease_until, owner)).get(chat_id)
 
     async def record_sent(self, parts: Sequence[SentPart], now: datetime) -> None:
         """Parts now with Telegram: remember each (replies to it are routed by it) and,
@@ -350,7 +360,11 @@ class OutboxRepository(_Repository):
         )
 
     async def claim_next_of(
-        self, chat_ids: Sequence[int], now: datetime, lease_until: datetime
+        self,
+        chat_ids: Sequence[int],
+        now: datetime,
+        lease_until: datetime,
+        owner: int | None = None,
     ) -> dict[int, ClaimedMessage]:
         """For each chat, its oldest unfinished message if that is due now, claimed; two
         statements for however many chats. Returns the chats that had one."""
@@ -366,7 +380,8 @@ class OutboxRepository(_Repository):
         }
         if due:
             await self.session.execute(
-                _CLAIM, {"ids": [row.id for row in due.values()], "until": lease_until}
+                _CLAIM,
+                {"ids": [row.id for row in due.values()], "until": lease_until, "owner": owner},
             )
         return {chat: self._claimed(row) for chat, row in due.items()}
 
@@ -394,20 +409,46 @@ class OutboxRepository(_Repository):
             held=row.recipient_reachable is False,
         )
 
-    async def renew_claims(self, ids: Sequence[int], lease_until: datetime) -> None:
+    async def renew_claims(
+        self, ids: Sequence[int], lease_until: datetime, owner: int | None = None
+    ) -> None:
         """Extend the lease on messages this process is still sending."""
         await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == "sending")
+            .where(
+                OutboxMessage.id.in_(list(ids)),
+                OutboxMessage.status == "sending",
+                OutboxMessage.claimed_by.is_(None)
+                if owner is None
+                else OutboxMessage.claimed_by == owner,
+            )
             .values(claimed_until=lease_until)
         )
+
+    async def adopt(self, outbox_id: int, owners: Sequence[int], owner: int) -> bool:
+        """Move this process's claim from an owner id it lost to its new one; False when
+        the claim is no longer its own (another process took it, or it was sent).
+
+        A claim still naming an old id of this process was taken by nobody since (taking
+        a claim renames it), so sending it now cannot duplicate anyone else's send.
+        """
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == "sending",
+                OutboxMessage.claimed_by.in_(list(owners)),
+            )
+            .values(claimed_by=owner)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def release_claims(self) -> int:
         """Put messages claimed by a process that is gone back in the queue."""
         result = await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.status == "sending")
-            .values(status="pending", claimed_until=None)
+            .values(status="pending", claimed_until=None, claimed_by=None)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -485,7 +526,7 @@ _SENT = cast(Table, SentMessage.__table__)
 _CLAIM = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-    .values(status="sending", claimed_until=bindparam("until"))
+    .values(status="sending", claimed_until=bindparam("until"), claimed_by=bindparam("owner"))
 )
 _RECORD_PART = (
     update(_OUTBOX)
@@ -546,15 +587,52 @@ def _claim_columns() -> list[Any]:
     ]
 
 
+# First key of each process's owner lock (the second is its owner id): "REFC".
+OWNER_LOCK_CLASS = 0x52454643
+_LOCKS = table(
+    "pg_locks",
+    column("locktype"),
+    column("database"),
+    column("classid", Integer),
+    column("objid", Integer),
+    column("objsubid", Integer),
+    column("granted", Boolean),
+)
+_DATABASES = table("pg_database", column("oid"), column("datname"))
+
+
+def _live_owners() -> Select[Any]:
+    """Owner ids whose process holds its owner lock in this database now."""
+    locks = _LOCKS.c
+    here = (
+        select(_DATABASES.c.oid)
+        .where(_DATABASES.c.datname == func.current_database())
+        .scalar_subquery()
+    )
+    return select(locks.objid.cast(BigInteger)).where(
+        locks.locktype == "advisory",
+        locks.database == here,
+        locks.classid == OWNER_LOCK_CLASS,
+        locks.objsubid == 2,  # the two-key form of pg_advisory_lock
+        locks.granted,
+    )
+
+
 @lru_cache(maxsize=2)
 def _claim_statement(postgres: bool) -> Select[Any]:
     # Built once: constructing this expression costs more than running it.
     now: BindParameter[datetime] = bindparam("now")
     t = _OUTBOX.c
     earlier = _OUTBOX.alias("earlier")
+    expired = t.claimed_until <= now
+    if postgres:
+        # Read only when a row is being sent by someone (rare): a claim is free once
+        # its owner's lock is gone, whatever its lease says. (NOT IN an empty set is
+        # true even for NULL: claims without an owner keep to their lease.)
+        expired = or_(expired, and_(t.claimed_by.is_not(None), t.claimed_by.not_in(_live_owners())))
     due = or_(
         and_(t.status == "pending", t.next_attempt_at <= now),
-        and_(t.status == "sending", t.claimed_until <= now),
+        and_(t.status == "sending", expired),
     )
     blocked = exists().where(
         earlier.c.chat_id == t.chat_id,
@@ -563,6 +641,9 @@ def _claim_statement(postgres: bool) -> Select[Any]:
     )
     query = select(*_claim_columns()).where(due, ~blocked).order_by(t.id).limit(bindparam("limit"))
     if postgres:
+        owner: BindParameter[int | None] = bindparam("owner", type_=BigInteger)
+        # A process whose own lock is gone claims nothing: others see its claims as free.
+        query = query.where(or_(owner.is_(None), owner.in_(_live_owners())))
         query = query.with_for_update(skip_locked=True, of=_OUTBOX)
     return query
 

@@ -13,14 +13,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from bot.app import BotRuntime
 from delivery.flood import ScaledTimer
-from delivery.outbox import LEASE
 from delivery.sender import Button, Outgoing, enqueue
 from delivery.text import render
 from storage.models import OutboxMessage, Person, Role, SentMessage
-from storage.repositories import OutboxRepository, SentPart
+from storage.repositories import OWNER_LOCK_CLASS, OutboxRepository, SentPart
 from tests.journeys.conftest import Harness
 
 SCALE = 20.0
@@ -141,7 +141,8 @@ async def test_crash_with_a_full_outbox_loses_nothing(harness: Harness) -> None:
     await harness.stop()  # the process goes away mid-stream
     sent_before = sum(len(harness.fake.messages_to(c)) for c in chats)
     assert sent_before < 100
-    harness.clock.advance(LEASE)  # claims of the dead process expire (PostgreSQL)
+    # No lease to wait out (the clock stands still): the claims the stopped process made
+    # for its chats' next messages named its owner lock, which went with it.
     await harness.start()
     await harness.fake.wait_for(
         lambda: sum(len(harness.fake.messages_to(c)) for c in chats) >= 100, timeout=60
@@ -346,3 +347,57 @@ async def test_message_failing_past_its_age_is_marked_failed_and_admins_told(
     (notice,) = _delivered(harness, ADMIN_TG)
     assert "could not be delivered" in notice and f"person:{referrer_id}" in notice
     assert _delivered(harness, 8_800_000) == []
+
+
+async def test_a_process_that_lost_its_owner_lock_sends_nothing_it_claimed(
+    harness: Harness, database_url: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once a process's owner lock is gone its claims are free to everyone, so it must not
+    # send them itself: here its message waits out a 429 when the process is cut off from
+    # its lock, a second process takes the message over, and it is delivered once.
+    if not database_url["url"].startswith("postgresql"):
+        pytest.skip("SQLite is single-process by design")
+    first = await harness.start()
+    lock = first.leadership.liveness
+    assert lock is not None and lock.owner is not None
+    owner = lock.owner
+    chat = 8_900_000
+    harness.fake.fail_next("sendMessage", 429, retry_after=5, chat_id=chat)
+    await _enqueue(harness, [_numbered(chat, 0)])
+    await harness.fake.wait_for(
+        lambda: any(c.status == 429 for c in harness.fake.calls_to("sendMessage")),
+        what="the first attempt refused",
+    )
+    second = BotRuntime(
+        harness.settings,
+        clock=harness.clock,
+        poll_timeout=1,
+        sweep_seconds=3600,
+        engine_kwargs=harness.engine_kwargs,
+    )
+    await second.start()
+    try:
+
+        async def unreachable() -> None:
+            raise OSError("cut off")
+
+        monkeypatch.setattr(lock, "_connect", unreachable)  # it cannot take a new lock
+        async with harness.db.engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND classid = :class AND objid = :owner"
+                ),
+                {"class": OWNER_LOCK_CLASS, "owner": owner},
+            )
+        await harness.fake.wait_for(lambda: _delivered(harness, chat), timeout=10)
+        await second.drained()
+        assert second.dispatcher.stats.sent == 1
+        await asyncio.sleep(6)  # past the first process's retry_after
+        assert _delivered(harness, chat) == [f"message 0 to {chat}"]
+        assert first.dispatcher.stats.sent == 0
+        async with harness.db.uow() as uow:
+            row = await uow.outbox.get(1)
+            assert row is not None and row.status == "sent"
+    finally:
+        await second.stop()
