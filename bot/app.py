@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Iterable
+import os
+import socket
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from alembic.util.exc import CommandError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, BaseHandler, ContextTypes, TypeHandler
 
-from bot.config import Settings
+from bot import jobs
+from bot.config import ConfigError, Settings, StartupError
 from bot.health import HealthServer
 from bot.leadership import AdvisoryLock, Leadership, SoleProcess, asyncpg_connector
 from bot.webhook import WebhookServer
@@ -38,7 +46,6 @@ from handlers.base import (
     Conversation,
     Services,
     conversation_router,
-    expire_conversations,
     frames_only,
     services_of,
 )
@@ -85,7 +92,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def run_purge(db: Database, clock: Clock, retention: timedelta) -> PurgeResult | None:
-    """Scheduled: apply the retention policy; a failure is logged and retried tomorrow."""
+    """Apply the retention policy now; a failure is logged, not raised."""
     try:
         result = await purge(db, clock.now(), retention)
     except Exception as exc:
@@ -124,6 +131,164 @@ def build_application(settings: Settings, token: str) -> Application:
     return builder.build()
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def sqlite_path_problem(database_url: str) -> StartupError | None:
+    """Why the SQLite file cannot be kept where DATABASE_URL says, checked before any use."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    path = Path(url.database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        reason = "part of that path is a file, not a directory"
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    else:
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            reason = "the bot's user may not write there"
+        elif path.exists() and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
+            reason = "not a file the bot's user may read and write"
+        else:
+            return None
+    return StartupError(
+        f"DATABASE_URL: cannot keep the SQLite database at {path} ({reason}); create its "
+        "directory, writable by the bot's user, or point DATABASE_URL elsewhere"
+    )
+
+
+def database_problem(database_url: str, exc: BaseException) -> StartupError | None:
+    """What the operator must fix when the first connection or migration failed, or None."""
+    import asyncpg
+
+    url = make_url(database_url)
+    causes = _causes(exc)
+
+    def find(kind: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+        return next((c for c in causes if isinstance(c, kind)), None)
+
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        error = find(sqlite3.Error)
+        text = str(error or "").lower()
+        if "not a database" in text:
+            return ConfigError(
+                f"DATABASE_URL: {path} is not a SQLite database; point DATABASE_URL at the "
+                "bot's database file"
+            )
+        if "locked" in text:
+            return StartupError(
+                f"DATABASE_URL: {path} is locked by another program; close it, then start again"
+            )
+        if error is not None or find(OSError) is not None:
+            return StartupError(
+                f"DATABASE_URL: SQLite cannot use {path} ({_first_line(error or find(OSError))}"
+                "); check that it is a file the bot's user may read and write"
+            )
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if find(asyncpg.InvalidCatalogNameError):
+        return ConfigError(
+            f"DATABASE_URL: there is no database {url.database!r} on {where}; create it "
+            "(createdb) or correct the name"
+        )
+    if refused := find(
+        (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
+    ):
+        return ConfigError(
+            f"DATABASE_URL: PostgreSQL at {where} refused user {url.username!r} "
+            f"({_first_line(refused)}); correct the user or password"
+        )
+    if denied := find(asyncpg.InsufficientPrivilegeError):
+        return ConfigError(
+            f"DATABASE_URL: user {url.username!r} may not create the bot's tables "
+            f"({_first_line(denied)}); grant it the rights, or use the database's owner"
+        )
+    if find(socket.gaierror):
+        return ConfigError(
+            f"DATABASE_URL: database host {url.host!r} not found; correct the host name"
+        )
+    if find(ConnectionRefusedError):
+        return StartupError(
+            f"DATABASE_URL: nothing accepts connections at {where} (connection refused); "
+            "start PostgreSQL, or correct the host and port"
+        )
+    if find(TimeoutError):
+        return StartupError(
+            f"DATABASE_URL: no answer from {where}; check that PostgreSQL runs there and "
+            "that the network lets this host reach it"
+        )
+    if unreachable := find(OSError):
+        return StartupError(
+            f"DATABASE_URL: cannot reach {where} ({_first_line(unreachable)}); check the "
+            "server and the network"
+        )
+    if other := find(asyncpg.PostgresError):
+        return StartupError(
+            f"DATABASE_URL: PostgreSQL at {where} refused to start the bot "
+            f"({type(other).__name__}: {_first_line(other)})"
+        )
+    if unknown := find(CommandError):
+        return StartupError(
+            f"DATABASE_URL: the database's schema is not one this version knows "
+            f"({_first_line(unknown)}); run the version that migrated it, or restore a backup"
+        )
+    return None
+
+
+def telegram_problem(settings: Settings, exc: BaseException) -> StartupError | None:
+    """What the operator must fix when the first call to the Bot API (getMe) failed."""
+    base = settings.TELEGRAM_API_BASE_URL
+    if isinstance(exc, InvalidToken):
+        # PTB's message quotes the token: never shown.
+        return ConfigError(
+            f"TELEGRAM_BOT_TOKEN: the Bot API at {base} rejected the token; copy the current "
+            "token from @BotFather (or correct TELEGRAM_API_BASE_URL)"
+        )
+    if not isinstance(exc, TelegramError):
+        return None
+    detail = _first_line(exc).replace(settings.TELEGRAM_BOT_TOKEN or "\0", "<token>")
+    if isinstance(exc, TimedOut):
+        return StartupError(
+            f"TELEGRAM_API_BASE_URL: no answer from {base} within TELEGRAM_TIMEOUT "
+            f"({settings.TELEGRAM_TIMEOUT:g} s); check the network and any proxy (HTTPS_PROXY)"
+        )
+    if isinstance(exc, NetworkError) and type(exc) is NetworkError:
+        return StartupError(
+            f"TELEGRAM_API_BASE_URL: cannot reach {base} ({detail}); check the network, any "
+            "proxy (HTTPS_PROXY) and the URL"
+        )
+    return StartupError(
+        f"TELEGRAM_API_BASE_URL: {base} answered getMe with an error "
+        f"({type(exc).__name__}: {detail}); check the URL and the token"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _explained(problem: Callable[[BaseException], StartupError | None]) -> Any:
+    """Re-raise a failure as the StartupError `problem` makes of it, if it knows it."""
+    try:
+        yield
+    except Exception as exc:
+        known = problem(exc)
+        if known is None:
+            raise
+        raise known from None
+
+
 class BotRuntime:
     """One running bot: database, Application, intake, scheduled work."""
 
@@ -135,16 +300,21 @@ class BotRuntime:
         poll_timeout: int = 30,
         conversations: Iterable[Conversation] = (),
         handlers: Iterable[tuple[int, BaseHandler[Any, Any, Any]]] = (),
-        sweep_seconds: float = 30.0,
+        sweep_seconds: float | None = None,
         engine_kwargs: dict[str, object] | None = None,
         timer: Timer | None = None,
     ) -> None:
+        if sweep_seconds is not None:  # tests: conversations expire when they say
+            settings = settings.model_copy(update={"CONVERSATION_SWEEP_SECONDS": sweep_seconds})
         self.settings = settings
         self.clock = clock or SystemClock()
         token = settings.require_token()
+        if problem := sqlite_path_problem(settings.DATABASE_URL):
+            raise problem
         self.db = Database(
             settings.DATABASE_URL,
             Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
+            sqlite_driver_name=settings.SQLITE_DRIVER,
             **(engine_kwargs or {}),
         )
         self.leadership: Leadership
@@ -170,6 +340,7 @@ class BotRuntime:
             self.flood,
             self.clock,
             max_age=settings.SEND_MAX_AGE,
+            liveness=self.leadership.liveness,
         )
         self.sender = Sender(self.application.bot, self.flood, self.dispatcher.wake)
         self.services = Services(
@@ -228,16 +399,36 @@ class BotRuntime:
             port=settings.HEALTH_PORT,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.sweep_seconds = sweep_seconds
+        self.nightly_purge = jobs.NightlyPurge(self.db, self.clock, settings)
         self.webhook: WebhookServer | None = None
+        if settings.WEBHOOK_URL:
+            assert settings.WEBHOOK_SECRET
+            # Every process accepts webhook calls (behind a load balancer any may get
+            # one); each stores the update and the holder handles it.
+            self.webhook = WebhookServer(
+                self.intake,
+                secret=settings.WEBHOOK_SECRET,
+                url=settings.WEBHOOK_URL,
+                listen=settings.LISTEN,
+                port=settings.PORT,
+            )
 
     async def start(self) -> None:
-        """Migrate, connect to Telegram, start scheduled work, then compete to take updates."""
-        self.leadership.prepare()  # SQLite: refuse before touching a file in use
+        """Claim the database file and the ports, connect to Telegram, migrate, start
+        scheduled work, then compete to take updates.
+
+        What an operator can get wrong (a port in use, the database or Telegram out of
+        reach, a rejected token) fails as a StartupError before any message is sent, and
+        whatever had started is stopped again: ports closed, locks released.
+        """
         try:
+            self.leadership.prepare()  # SQLite: refuse before touching a file in use
+            self.health.bind()
+            if self.webhook is not None:
+                self.webhook.bind()
             await self._start()
         except BaseException:
-            await self.leadership.stop()
+            await self._shut_down(after_failure=True)
             raise
         # What exists now (modules, the application, tables' metadata) lives as long as
         # the process: frozen, the collector stops re-scanning it on every full
@@ -245,8 +436,10 @@ class BotRuntime:
         gc.freeze()
 
     async def _start(self) -> None:
-        await self.db.migrate()
-        await self.application.initialize()
+        async with _explained(lambda exc: telegram_problem(self.settings, exc)):
+            await self.application.initialize()  # getMe: the token and the Bot API's reach
+        async with _explained(lambda exc: database_problem(self.settings.DATABASE_URL, exc)):
+            await self.db.migrate()
         await self.application.start()
         if not self.services.bot_username:
             self.services.bot_username = self.application.bot.username
@@ -256,67 +449,11 @@ class BotRuntime:
         await self.dispatcher.start()
         # Reminders that fell due while the bot was down: sent if < 6 h late, else missed.
         await appointments.dispatch_reminders(self.services)
-        self.scheduler.add_job(
-            self._expire_conversations,
-            "interval",
-            seconds=self.sweep_seconds,
-            id="expire-conversations",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            appointments.dispatch_reminders,
-            "interval",
-            seconds=30,
-            args=[self.services],
-            id="reminders",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            queries.run_escalations,
-            "interval",
-            seconds=60,
-            args=[self.services, self.settings.ACK_SLA],
-            id="escalations",
-            max_instances=1,
-            coalesce=True,
-        )
         await log_audit_head(self.db)
-        self.scheduler.add_job(
-            log_audit_head,
-            "interval",
-            minutes=15,
-            args=[self.db],
-            id="audit-head",
-            max_instances=1,
-            coalesce=True,
-        )
-        # Retention: once a day, at night in the service's time zone.
-        self.scheduler.add_job(
-            run_purge,
-            "cron",
-            hour=3,
-            minute=30,
-            timezone=self.settings.TIMEZONE,
-            args=[self.db, self.clock, self.settings.retention],
-            id="retention-purge",
-            max_instances=1,
-            coalesce=True,
-        )
+        jobs.schedule(self.scheduler, self)
         self.scheduler.start()
         await self.health.start()
-        if self.settings.WEBHOOK_URL:
-            assert self.settings.WEBHOOK_SECRET
-            # Every process accepts webhook calls (behind a load balancer any may get
-            # one); each stores the update and the holder handles it.
-            self.webhook = WebhookServer(
-                self.intake,
-                secret=self.settings.WEBHOOK_SECRET,
-                url=self.settings.WEBHOOK_URL,
-                listen=self.settings.LISTEN,
-                port=self.settings.PORT,
-            )
+        if self.webhook is not None:
             await self.webhook.start()
         await self.leadership.start(self._take_updates, self._stop_taking_updates)
         log.info(
@@ -330,11 +467,18 @@ class BotRuntime:
         # Timeouts that fell due while nobody held the lock fire now, not 30 minutes later.
         await self._expire_conversations()
         if self.settings.WEBHOOK_URL:
-            await self.application.bot.set_webhook(
-                self.settings.WEBHOOK_URL,
-                secret_token=self.settings.WEBHOOK_SECRET,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            try:
+                await self.application.bot.set_webhook(
+                    self.settings.WEBHOOK_URL,
+                    secret_token=self.settings.WEBHOOK_SECRET,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            except BadRequest as exc:
+                raise ConfigError(
+                    f"WEBHOOK_URL: Telegram refused {self.settings.WEBHOOK_URL} "
+                    f"({_first_line(exc)}); use a public https:// URL on port 443, 80, 88 "
+                    "or 8443"
+                ) from None
             self.intake.start(poll=False)
         else:
             await self.application.bot.delete_webhook()
@@ -350,27 +494,44 @@ class BotRuntime:
         await self.intake.stop()
 
     async def _expire_conversations(self) -> None:
-        # Only the update taker: a standby ending a conversation would race the holder's
-        # handling of that user's next answer.
-        if self.leadership.is_holder:
-            await expire_conversations(self.services)
+        await jobs.expire_if_holder(self)
 
     async def stop(self) -> None:
         """Stop taking updates, hand over the lock, finish scheduled work, close connections."""
-        await self.intake.stop()
-        await self.leadership.stop()
-        await self.dispatcher.stop()
-        if self.webhook:
-            await self.webhook.stop()
-        await self.health.stop()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        if self.application.running:
-            await self.application.stop()
-        await self.application.shutdown()
-        await self.db.dispose()
-        gc.unfreeze()  # collectable again (tests start many runtimes in one process)
+        await self._shut_down()
         log.info("bot stopped")
+
+    async def _shut_down(self, *, after_failure: bool = False) -> None:
+        async def scheduler() -> None:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+
+        async def application() -> None:
+            if self.application.running:
+                await self.application.stop()
+            await self.application.shutdown()
+
+        steps: list[Callable[[], Awaitable[None]]] = [
+            self.intake.stop,
+            self.leadership.stop,
+            self.dispatcher.stop,
+            *([self.webhook.stop] if self.webhook else []),
+            self.health.stop,
+            scheduler,
+            application,
+            self.db.dispose,
+        ]
+        for step in steps:
+            if not after_failure:
+                await step()
+                continue
+            # Undoing a failed start: every step runs, and the first failure is the one
+            # reported.
+            try:
+                await step()
+            except Exception as exc:
+                log.debug("after a failed start, %s failed: %s", step, type(exc).__name__)
+        gc.unfreeze()  # collectable again (tests start many runtimes in one process)
 
     async def drained(self, timeout: float = 10.0) -> None:
         """Wait until every message due has left the outbox."""

@@ -17,14 +17,20 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.logs import setup_logging
 from services.clock import SystemClock
 from storage.crypto import Keyring
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# A crash's traceback never lists local variables: they hold the keys and the bot token.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_show_locals=False,
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 directory_app = typer.Typer(no_args_is_help=True, help="Centres, clinicians and clinics.")
@@ -57,8 +63,16 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
     from storage.uow import Database
 
     return Database(
-        settings.DATABASE_URL, Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY)
+        settings.DATABASE_URL,
+        Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
+        sqlite_driver_name=settings.SQLITE_DRIVER,
     )
+
+
+def _not_started(message: str, code: int) -> None:
+    """One line, never wrapped (the console would cut it at 80 columns), then exit."""
+    print(message, file=sys.stderr, flush=True)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -74,10 +88,15 @@ def run() -> None:
     from bot.app import BotRuntime
     from bot.leadership import AlreadyRunning
 
+    # Exit 2: a setting is wrong; exit 1: the environment is not as the settings expect.
     try:
         _run(lambda: BotRuntime(settings).run_until_signalled())
+    except ConfigError as exc:
+        _not_started(f"configuration error: {exc}", exc.exit_code)
+    except StartupError as exc:
+        _not_started(f"not started: {exc}", exc.exit_code)
     except AlreadyRunning as exc:
-        _fail(f"not started: {exc}")
+        _not_started(f"not started: {exc}", 1)
 
 
 @keys_app.command("new")

@@ -6,19 +6,34 @@ import base64
 import binascii
 import re
 from datetime import time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-class ConfigError(Exception):
+class StartupError(Exception):
+    """The bot cannot start; the message is one line naming the setting and what to do.
+
+    Raised where the failure is known (a port in use, the database down), so the command
+    line prints the message and exits with `exit_code`, never a traceback. 1: something
+    around the bot is not as the settings expect (environment); 2: a setting is wrong.
+    """
+
+    exit_code = 1
+
+
+class ConfigError(StartupError):
     """A setting is missing or malformed; the message names the variable."""
+
+    exit_code = 2
 
 
 def parse_duration(text: str) -> timedelta:
@@ -55,6 +70,9 @@ class Settings(BaseSettings):
     TELEGRAM_API_BASE_URL: str = "https://api.telegram.org/bot"
     TELEGRAM_API_FILE_URL: str | None = None
     DATABASE_URL: str = "sqlite+aiosqlite:///./data/referral-bot.db"
+    # fast: storage/sqlite_driver.py (measured in bench/); stock: SQLAlchemy's own
+    # aiosqlite adapter, kept working by a CI run so the fast one can be switched off.
+    SQLITE_DRIVER: Literal["fast", "stock"] = "fast"
     ENCRYPTION_KEYS: Annotated[tuple[bytes, ...], NoDecode]
     INDEX_KEY: Annotated[bytes, NoDecode]
     TIMEZONE: Annotated[ZoneInfo, NoDecode] = ZoneInfo("Europe/London")
@@ -82,6 +100,15 @@ class Settings(BaseSettings):
     SEND_PER_CHAT_BURST: int = Field(default=3, ge=1)
     SEND_MAX_AGE: Annotated[timedelta, NoDecode] = timedelta(hours=1)
     TELEGRAM_TIMEOUT: float = Field(default=10.0, gt=0)
+    # Timed background work (bot/jobs.py): how often each sweep looks for work due.
+    CONVERSATION_SWEEP_SECONDS: float = Field(default=30.0, gt=0)
+    REMINDER_SWEEP_SECONDS: float = Field(default=30.0, gt=0)
+    ESCALATION_SWEEP_SECONDS: float = Field(default=60.0, gt=0)
+    AUDIT_HEAD_MINUTES: float = Field(default=15.0, gt=0)
+    # The nightly purge: due daily at PURGE_AT (service time); every PURGE_CHECK_SECONDS
+    # a process checks whether the latest PURGE_AT has passed without a purge since.
+    PURGE_AT: Annotated[time, NoDecode] = time(3, 30)
+    PURGE_CHECK_SECONDS: float = Field(default=60.0, gt=0)
     # NHS Records Management Code of Practice: adult hospital records, 8 years after the
     # end of treatment (2922 days). Message bodies of cases closed longer than this go.
     RETENTION_DAYS: int = Field(default=2922, ge=1)
@@ -151,11 +178,36 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"{text!r} has an impossible time") from exc
 
+    @field_validator("PURGE_AT", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: Any) -> time:
+        if isinstance(value, time):
+            return value
+        text = str(value).strip()
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+        try:
+            if not match:
+                raise ValueError
+            return time(int(match.group(1)), int(match.group(2)))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a time of day like 03:30") from None
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _database(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            url = None
+        if url is None or (url.port is not None and not 1 <= url.port <= 65535):
+            raise ValueError(
+                "is not a database URL like postgresql+asyncpg://user:password@host:5432/name"
+            )
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            # Every pooled connection would get an empty database of its own.
+            raise ValueError("names no file: use sqlite+aiosqlite:///path/to/file.db")
         return value
 
     @field_validator("TELEGRAM_API_BASE_URL", "WEBHOOK_URL")

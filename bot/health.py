@@ -7,7 +7,9 @@ never on the port Telegram reaches.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -15,6 +17,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
+from bot.config import ConfigError, StartupError
 from monitoring.metrics import DatabaseState, Metrics
 from services.clock import Clock
 from storage.uow import Database
@@ -22,6 +25,42 @@ from storage.uow import Database
 log = logging.getLogger(__name__)
 
 STATE_TIMEOUT = 3.0  # a readiness probe must answer even when the database does not
+
+
+def listening_sockets(
+    listen: str, port: int, *, listen_setting: str, port_setting: str
+) -> list[socket.socket]:
+    """Sockets bound to `listen:port`, or a StartupError naming the setting to change."""
+    where = f"{listen}:{port}"
+    try:
+        return bind_sockets(port, address=listen)
+    except socket.gaierror:
+        problem: StartupError = ConfigError(
+            f"{listen_setting}: {listen!r} is not an address of this host; use 127.0.0.1, "
+            "0.0.0.0 or one of the host's own addresses"
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            problem = StartupError(
+                f"{port_setting}: {where} is already in use (another referral-bot on this "
+                f"host?); stop what listens there, or give each process its own {port_setting}"
+            )
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            problem = ConfigError(
+                f"{listen_setting}: {listen} is not an address of this host; use 127.0.0.1, "
+                "0.0.0.0 or one of the host's own addresses"
+            )
+        elif exc.errno == errno.EACCES:
+            problem = ConfigError(
+                f"{port_setting}: listening on {where} is not permitted (ports below 1024 "
+                f"need privileges); set {port_setting} to a port above 1023"
+            )
+        else:
+            problem = StartupError(
+                f"{port_setting}: cannot listen on {where} ({exc.strerror}); check "
+                f"{listen_setting} and {port_setting}"
+            )
+    raise problem
 
 
 async def read_state(db: Database, clock: Clock) -> DatabaseState:
@@ -116,14 +155,27 @@ class HealthServer:
         )
         self.listen, self.port = listen, port
         self.server: HTTPServer | None = None
+        self._sockets: list[socket.socket] = []
+
+    def bind(self) -> None:
+        """Take the port now, so a clash stops the start before anything else is done."""
+        if self.server is None and not self._sockets:
+            self._sockets = listening_sockets(
+                self.listen, self.port, listen_setting="HEALTH_LISTEN", port_setting="HEALTH_PORT"
+            )
+            self.port = self._sockets[0].getsockname()[1]  # port 0 asks for a free one
 
     async def start(self) -> None:
-        sockets = bind_sockets(self.port, address=self.listen)
-        self.port = sockets[0].getsockname()[1]  # port 0 asks the kernel for a free one
+        self.bind()
         self.server = HTTPServer(self.app)
-        self.server.add_sockets(sockets)
+        self.server.add_sockets(self._sockets)
+        self._sockets = []
 
     async def stop(self) -> None:
+        for sock in self._sockets:  # bound, never served (a start that failed)
+            sock.close()
+        self._sockets = []
         if self.server is not None:
             self.server.stop()
             await self.server.close_all_connections()
+            self.server = None

@@ -16,6 +16,10 @@ def setup_logging(level: str = "INFO") -> None:
     )
     for name in ("telegram", "telegram.ext", "apscheduler"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+    # Alembic announces its plugins on every start (migrations themselves still show), and
+    # APScheduler two lines per job run, several a minute; a job's failure still shows.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO, and the URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -18,9 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.app import BotRuntime
 from bot.config import Settings
-from handlers.appointments import dispatch_reminders
-from handlers.base import expire_conversations
-from handlers.queries import run_escalations
+from bot.jobs import run_sweeps
 from sandbox import spec
 from sandbox.botapi import FakeBotAPI, FakeUser
 from sandbox.clock import SandboxClock
@@ -289,10 +287,7 @@ class Sandbox:
                 step = min(STEP, remaining)
                 self.clock.advance(step)
                 remaining -= step
-                services = runtime.services
-                done = await expire_conversations(services)
-                done += await dispatch_reminders(services)
-                done += await run_escalations(services, runtime.settings.ACK_SLA)
+                done = await run_sweeps(runtime)
                 if done:
                     await runtime.drained(30.0)
             log.info("sandbox clock advanced by %s", delta)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.clock import FakeClock
 from storage.crypto import Keyring
+from storage.database import sqlite_driver_setting
 from storage.uow import Database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -90,6 +91,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"\nREQUIRE_POSTGRES=1 but PostgreSQL tests did not all run: {_postgres_outcomes}",
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_report_header() -> str:
+    # CI runs the SQLite tests twice, the second time with SQLITE_DRIVER=stock.
+    return f"SQLite driver: {sqlite_driver_setting()}"
 
 
 def pytest_terminal_summary(terminalreporter: object) -> None:

@@ -60,6 +60,10 @@ def test_run_without_encryption_keys_names_it_and_exits_2(tmp_path: Path) -> Non
         ("QUIET_HOURS", "25:00-08:00", "QUIET_HOURS"),
         ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
         ("TELEGRAM_BOT_TOKEN", "not a token", "TELEGRAM_BOT_TOKEN"),
+        ("DATABASE_URL", "postgresql+asyncpg://bot@db:54x2/referral", "not a database URL"),
+        ("DATABASE_URL", "sqlite+aiosqlite://", "names no file"),
+        ("PURGE_AT", "3.30am", "not a time of day like 03:30"),
+        ("REMINDER_SWEEP_SECONDS", "0", "REMINDER_SWEEP_SECONDS"),
     ],
 )
 def test_malformed_setting_is_one_line_exit_2(

@@ -1,5 +1,6 @@
 """`referral-bot run` as a real process against the HTTP fake: starts, answers, stops on
-SIGTERM; and a failing setMyCommands does not stop the bot."""
+SIGTERM; a second process on the same host and health port says so in one line; and a
+failing setMyCommands does not stop the bot."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import base64
 import os
 import secrets
 import signal
+import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI
 from tests.journeys.conftest import Harness
 
@@ -79,3 +87,74 @@ async def test_failing_set_my_commands_is_not_fatal(harness: Harness) -> None:
     user = harness.fake.user(6_000_002)
     await harness.handled(user.send_text("/help"))
     assert "/privacy" in user.last().plain
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """A throw-away PostgreSQL database for real processes."""
+    assert TEST_DATABASE_URL
+    name = f"t_proc_{secrets.token_hex(5)}"
+    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL not set")
+async def test_standby_on_the_same_host_and_health_port_says_so_in_one_line(
+    fake: FakeBotAPI, pg_database: str, tmp_path: Path
+) -> None:
+    """Issue 16: trying the standby on one machine with the default HEALTH_PORT."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "ENCRYPTION_KEYS": _key(),
+        "INDEX_KEY": _key(),
+        "DATABASE_URL": pg_database,
+        "HEALTH_PORT": str(port),
+    }
+    script = str(Path(sys.executable).with_name("referral-bot"))
+    log = tmp_path / "first.log"
+    first = await asyncio.create_subprocess_exec(
+        script,
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 - the child owns it
+    )
+    try:
+        user = fake.user(6_000_003)
+        user.send_text("/start")
+        await fake.wait_for(lambda: user.messages(), timeout=30, what="a reply to /start")
+        second = await asyncio.create_subprocess_exec(
+            script,
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, refusal = await asyncio.wait_for(second.communicate(), timeout=60)
+        assert second.returncode == 1
+        assert refusal.decode().splitlines() == [
+            f"not started: HEALTH_PORT: 127.0.0.1:{port} is already in use (another "
+            "referral-bot on this host?); stop what listens there, or give each process its "
+            "own HEALTH_PORT"
+        ]
+        user.send_text("/help")  # the first is unharmed
+        await fake.wait_for(lambda: len(user.messages()) == 2, timeout=30, what="/help")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.wait(), timeout=30)
+    assert first.returncode == 0, log.read_text()[-2000:]
