@@ -15,7 +15,7 @@ from delivery.text import Html, render
 from handlers import admin_texts as T
 from handlers import registration_texts as RT
 from handlers.base import Turn, for_roles
-from handlers.common import ROLE_COMMANDS
+from handlers.menus import ROLE_COMMANDS
 from handlers.registration import render_card
 from services import registration as reg
 from services import reports as svc

@@ -9,7 +9,7 @@ from datetime import datetime
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from delivery.sender import Button, Outgoing, to_person
+from delivery.sender import Button, Outgoing
 from delivery.text import Html, render
 from handlers import texts
 from handlers.base import (
@@ -17,15 +17,18 @@ from handlers.base import (
     Conversation,
     Services,
     Turn,
+    active_in,
     choice_button,
     edit_choice,
     has_role,
+    message_to,
     run_turn,
     summary_buttons,
     summary_choice,
 )
 from handlers.cases import today
-from handlers.common import ROLE_COMMANDS, START_HOOKS
+from handlers.common import START_HOOKS
+from handlers.menus import ROLE_COMMANDS
 from services import appointments as svc
 from services import cases as case_svc
 from services import queries as qsvc
@@ -45,10 +48,30 @@ KIND, WHEN, LOCATION, CONFIRM, CONSENT, REASON, MOVE_WHEN = (
     "move_when",
 )
 CHOOSE = "choose_field"
-booking = Conversation("appointment", start_state=KIND)
-consent = Conversation("consent", start_state=CONSENT)
-cannot_attend = Conversation("cannot_attend", start_state=REASON)
-moving = Conversation("move_appointment", start_state=MOVE_WHEN)
+
+
+async def _still_manages_case(turn: Turn) -> bool:
+    """Booking: still an active admin, or an active clinician holding the case."""
+    case = await turn.uow.session.get(Case, turn.data.get("case_id", 0))
+    return case is not None and case_svc.may_manage(turn.person, case)
+
+
+async def _still_manages_appointment(turn: Turn) -> bool:
+    """Moving: the same, for the appointment's case."""
+    appointment = await turn.uow.session.get(Appointment, turn.data.get("appointment_id", 0))
+    case = await turn.uow.session.get(Case, appointment.case_id) if appointment else None
+    return case is not None and case_svc.may_manage(turn.person, case)
+
+
+async def _not_yet_enrolled(turn: Turn) -> bool:
+    """Consent is given from an account not bound to anyone."""
+    return turn.person is None
+
+
+booking = Conversation("appointment", start_state=KIND, allowed=_still_manages_case)
+consent = Conversation("consent", start_state=CONSENT, allowed=_not_yet_enrolled)
+cannot_attend = Conversation("cannot_attend", start_state=REASON, allowed=active_in(Role.PATIENT))
+moving = Conversation("move_appointment", start_state=MOVE_WHEN, allowed=_still_manages_appointment)
 
 ROLE_COMMANDS[Role.PATIENT] += [
     ("appointments", "Your appointments"),
@@ -123,12 +146,11 @@ def ics_for(appointment: Appointment, services: Services, now: datetime) -> tupl
 async def _staff_case(turn: Turn, ref: str) -> Case | None:
     """The case if the user is its named clinician, deputy, or an admin."""
     case = await case_svc.visible_case(turn.uow, turn.person, ref)
-    person = turn.person
-    if case is None or person is None:
+    if case is None or turn.person is None:
         turn.say(f"There is no case {ref or 'C-?'} that you can see.")
         return None
-    if not (has_role(person, [Role.ADMIN]) or qsvc.clinician_side(person, case)):
-        turn.say(NOT_ALLOWED.format(ref=case.ref))
+    if not case_svc.may_manage(turn.person, case):
+        turn.say(NOT_ALLOWED.format(ref=case.ref), case_id=case.id)
         return None
     return case
 
@@ -145,7 +167,7 @@ async def invite_patient(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             return
         token = await svc.create_patient_invite(turn.uow, case, turn.person, turn.now)
         link = invite_link(turn.services.bot_username or "bot", token)
-        turn.say(render(INVITE_MADE, ref=case.ref, link=link), protect=True)
+        turn.say(render(INVITE_MADE, ref=case.ref, link=link), case_id=case.id)
 
     await run_turn(update, context, body)
 
@@ -170,6 +192,7 @@ async def ask_consent(turn: Turn) -> None:
     turn.say(
         render(CONSENT_TEXT),
         [[choice_button("I agree", "yes"), choice_button("No thanks", "no")]],
+        protect=True,  # to a patient of the service, before the bot knows them as one
     )
 
 
@@ -199,15 +222,17 @@ async def got_consent(turn: Turn) -> str:
         else None
     )
     ref = f"C-{turn.data['case_id']}"
+    case_id = turn.data["case_id"]
     if result is None:
-        turn.say(DECLINED)
+        turn.say(DECLINED, protect=True)
         if named:
-            turn.tell(named, render(PATIENT_DECLINED, ref=ref))
+            turn.tell(named, render(PATIENT_DECLINED, ref=ref), case_id=case_id)
         return END
     turn.person = result
     turn.say(render(AGREED, phone=s.service_phone))
+    turn.reset_menu(turn.chat_id, result)
     if named:
-        turn.tell(named, render(PATIENT_JOINED, ref=ref))
+        turn.tell(named, render(PATIENT_JOINED, ref=ref), case_id=case_id)
     return END
 
 
@@ -230,6 +255,7 @@ async def ask_kind(turn: Turn) -> None:
     turn.say(
         f"Appointment for C-{turn.data['case_id']}: which kind?",
         [[choice_button(label, f"k:{key}")] for key, label in svc.KINDS.items()],
+        case_id=turn.data["case_id"],
     )
 
 
@@ -317,6 +343,7 @@ async def ask_confirm(turn: Turn) -> None:
             where=turn.data["location"],
         ),
         summary_buttons(),
+        case_id=turn.data["case_id"],
     )
 
 
@@ -352,16 +379,15 @@ async def _send_ics(
 ) -> None:
     referrer = await turn.uow.people.get(case.referrer_id)
     for person in [p for p in (patient, referrer) if p is not None]:
-        message = to_person(
+        message = message_to(
             person,
             render(
                 "{h} ({ref}): {d}", h=heading, ref=case.ref, d=describe(appointment, turn.services)
             ),
-            protect=True,
             case_id=case.id,
+            document=ics_for(appointment, turn.services, turn.now),
         )
         if message is not None:
-            message.document = ics_for(appointment, turn.services, turn.now)
             turn.replies.append(message)
 
 
@@ -388,11 +414,12 @@ async def appointments_command(update: Update, context: ContextTypes.DEFAULT_TYP
             return
         items = await svc.upcoming(turn.uow, case.id, turn.now)
         if not items:
-            turn.say(f"{case.ref} has no upcoming appointments.")
+            turn.say(f"{case.ref} has no upcoming appointments.", case_id=case.id)
         for a in items:
             turn.say(
                 describe(a, turn.services),
                 [[Button("Move", data=f"ap:m:{a.id}"), Button("Cancel", data=f"ap:c:{a.id}")]],
+                case_id=case.id,
             )
 
     await run_turn(update, context, body)
@@ -405,11 +432,7 @@ async def appointment_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE
     async def body(turn: Turn) -> None:
         appointment = await turn.uow.session.get(Appointment, int(raw_id))
         case = await turn.uow.session.get(Case, appointment.case_id) if appointment else None
-        if (
-            appointment is None
-            or case is None
-            or not (has_role(turn.person, [Role.ADMIN]) or qsvc.clinician_side(turn.person, case))
-        ):
+        if appointment is None or case is None or not case_svc.may_manage(turn.person, case):
             turn.notice = "That appointment is not one you can change."
             return
         if appointment.status != "scheduled":
@@ -420,7 +443,7 @@ async def appointment_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE
             return
         assert turn.person is not None
         patient = await svc.cancel(turn.uow, appointment, turn.person, turn.now)
-        turn.say(render("Cancelled: {d}", d=describe(appointment, turn.services)))
+        turn.say(render("Cancelled: {d}", d=describe(appointment, turn.services)), case_id=case.id)
         await _send_ics(turn, appointment, case, patient, "Appointment cancelled")
 
     await run_turn(update, context, body)
@@ -441,7 +464,14 @@ async def got_move_when(turn: Turn) -> str:
         return turn.again("That time has passed. Please give a time in the future.")
     appointment = await turn.uow.session.get(Appointment, turn.data["appointment_id"])
     case = await turn.uow.session.get(Case, appointment.case_id) if appointment else None
-    if appointment is None or case is None or turn.person is None:
+    if appointment is None or case is None or not case_svc.may_manage(turn.person, case):
+        turn.say(texts.NO_LONGER_ALLOWED)
+        return END
+    assert turn.person is not None
+    if appointment.status != "scheduled":  # cancelled by someone else meanwhile
+        turn.say(
+            "That appointment has been cancelled meanwhile: nothing was moved.", case_id=case.id
+        )
         return END
     s = turn.services
     patient = await svc.move(
@@ -454,7 +484,7 @@ async def got_move_when(turn: Turn) -> str:
         s.reminder_offsets,
         s.quiet_hours,
     )
-    turn.say(render("Moved: {d}", d=describe(appointment, s)))
+    turn.say(render("Moved: {d}", d=describe(appointment, s)), case_id=case.id)
     await _send_ics(turn, appointment, case, patient, "Appointment moved")
     return END
 
@@ -557,8 +587,10 @@ async def stop_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
                     "The patient of case {ref} sent /stop: no more reminders will be sent to them.",
                     ref=case.ref,
                 ),
+                case_id=case.id,
             )
         turn.say("Done: you will receive nothing more from this bot.")
+        turn.reset_menu(turn.chat_id, None)  # a stranger to the bot from now on
 
     await run_turn(update, context, body)
 
@@ -597,7 +629,10 @@ async def followup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         )
         await turn.uow.audit.record(turn.now, turn.person.ref, "followup.set", case.ref)
         local = due.astimezone(turn.services.timezone)
-        turn.say(f"Follow-up reminder for {case.ref} set for {local:%A %d %B %Y %H:%M}.")
+        turn.say(
+            f"Follow-up reminder for {case.ref} set for {local:%A %d %B %Y %H:%M}.",
+            case_id=case.id,
+        )
 
     await run_turn(update, context, body)
 
@@ -612,7 +647,7 @@ async def dispatch_reminders(services: Services) -> int:
             if item.missed and item.case is not None and item.case.named_clinician_id:
                 named = await uow.people.get(item.case.named_clinician_id)
                 if named:
-                    message = to_person(
+                    message = message_to(
                         named,
                         render(
                             "A reminder for case {ref} could not be sent in time (the bot "
@@ -633,7 +668,7 @@ def _reminder_message(item: svc.DueReminder, services: Services) -> Outgoing | N
     if item.missed or item.reminder.status != "sent" or item.recipient is None:
         return None
     if item.reminder.kind == "followup":
-        return to_person(
+        return message_to(
             item.recipient,
             render(
                 "📌 Follow-up reminder for case C-{c}: {n}",
@@ -644,16 +679,15 @@ def _reminder_message(item: svc.DueReminder, services: Services) -> Outgoing | N
         )
     if item.appointment is None:
         return None
-    return to_person(
+    return message_to(
         item.recipient,
         reminder_text(item.appointment, services),
-        buttons=[
+        [
             [
                 Button("I will attend", data=f"rm:y:{item.reminder.id}"),
                 Button("I can't attend", data=f"rm:n:{item.reminder.id}"),
             ]
         ],
-        protect=True,
         case_id=item.reminder.case_id,
     )
 

@@ -23,6 +23,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from delivery.sender import Button, Keyboard, Outgoing, Sender, to_person
 from delivery.text import Html, render
 from handlers import texts
+from handlers.menus import menu_key, set_menu
 from monitoring.metrics import Metrics
 from services.clock import Clock
 from storage.models import Person, PersonStatus, Role
@@ -72,6 +73,7 @@ class Turn:
     replies: list[Outgoing] = field(default_factory=list)
     error: str | None = None
     notice: str | None = None  # plain text shown on a pressed button (answerCallbackQuery)
+    menus: dict[int, str | None] = field(default_factory=dict)  # chat -> menu, after commit
 
     @property
     def text(self) -> str | None:
@@ -104,14 +106,18 @@ class Turn:
         case_id: int | None = None,
         query_id: int | None = None,
     ) -> None:
-        """Queue a reply; plain `str` is escaped, `Html` (a rendered template) is kept."""
+        """Queue a reply; plain `str` is escaped, `Html` (a rendered template) is kept.
+
+        A reply about a case (`case_id`/`query_id`) or to a patient is protected whatever
+        `protect` says (see `protected`).
+        """
         body = text if isinstance(text, Html) else render("{t}", t=text)
         self.replies.append(
             Outgoing(
                 self.chat_id,
                 body,
                 buttons,
-                protect,
+                protected(self.person, protect, case_id, query_id),
                 recipient_id=self.person.id if self.person else None,
                 case_id=case_id,
                 query_id=query_id,
@@ -129,12 +135,18 @@ class Turn:
         query_id: int | None = None,
     ) -> bool:
         """Queue a message to someone else; False if they have no Telegram account yet."""
-        message = to_person(
-            person, text, buttons=buttons, protect=protect, case_id=case_id, query_id=query_id
+        message = message_to(
+            person, text, buttons, protect=protect, case_id=case_id, query_id=query_id
         )
         if message is not None:
             self.replies.append(message)
         return message is not None
+
+    def reset_menu(self, chat_id: int | None, person: Person | None) -> None:
+        """After a change of role or standing: give the chat the menu `person` has now
+        (None: a stranger's). Applied once the turn has committed."""
+        if chat_id:
+            self.menus[chat_id] = menu_key(person)
 
     def again(self, error: str | Html) -> str:
         """Reject an answer: say what is wrong and ask the same question again."""
@@ -142,10 +154,53 @@ class Turn:
         return _AGAIN
 
 
+def protected(
+    recipient: Person | None, protect: bool, case_id: int | None, query_id: int | None
+) -> bool:
+    """Whether a message goes out with `protect_content` (no forwarding or saving).
+
+    Everything about a case (it names the case or query it belongs to) and everything
+    sent to a patient is protected, so a new kind of message about a case cannot forget
+    it; `protect` adds others (an invitation link, say).
+    """
+    return (
+        protect
+        or case_id is not None
+        or query_id is not None
+        or (recipient is not None and recipient.role == Role.PATIENT)
+    )
+
+
+def message_to(
+    person: Person,
+    text: Html,
+    buttons: Keyboard | None = None,
+    *,
+    protect: bool = False,
+    case_id: int | None = None,
+    query_id: int | None = None,
+    document: tuple[str, bytes] | None = None,
+) -> Outgoing | None:
+    """A message to a person outside the current chat, protected by the same rule as a
+    reply; None if they have no Telegram account (yet, or any more)."""
+    message = to_person(
+        person,
+        text,
+        buttons=buttons,
+        protect=protected(person, protect, case_id, query_id),
+        case_id=case_id,
+        query_id=query_id,
+    )
+    if message is not None and document is not None:
+        message.document = document
+    return message
+
+
 _AGAIN = "__again__"
 HANDED_OVER = "__handed_over__"  # a step began another conversation, which saved its own state
 Ask = Callable[[Turn], Awaitable[None]]
 Answer = Callable[[Turn], Awaitable[str]]
+Guard = Callable[[Turn], Awaitable[bool]]
 
 
 @dataclass
@@ -168,6 +223,9 @@ class Conversation:
     steps: dict[str, Step] = field(default_factory=dict)
     idle: timedelta = IDLE_TIMEOUT
     on_timeout: str = texts.CONVERSATION_TIMED_OUT
+    # Checked on every update of the conversation, before its step: whoever began it may
+    # have been suspended, or taken off the case, since (the buttons re-check the same).
+    allowed: Guard | None = None
 
     def step(
         self,
@@ -205,6 +263,11 @@ class Conversation:
             turn.say(texts.CONVERSATION_RESET)
             return
         query = turn.update.callback_query
+        if self.allowed is not None and not await self.allowed(turn):
+            await turn.uow.conversations.delete(turn.user_id)
+            log.info("conversation %s ended: user %s no longer allowed", self.name, turn.user_id)
+            turn.say(texts.NO_LONGER_ALLOWED)
+            return
         if query is None and turn.text is None:
             turn.say(step.text_hint)
             await step.ask(turn)
@@ -341,6 +404,9 @@ async def _turn(
         for reply in turn.replies:
             services.sender.enqueue(uow, reply, turn.now)
         await uow.commit()
+    for menu_chat, key in turn.menus.items():
+        # Awaited, not a background task: the next update of this user sees the new menu.
+        await set_menu(services.sender.bot, menu_chat, key)
     if update.callback_query is not None:
         notice = turn.notice[:200] if turn.notice else None
         await update.callback_query.answer(notice, show_alert=bool(notice))
@@ -350,6 +416,15 @@ async def _turn(
 
 TurnBody = Callable[[Turn], Awaitable[None]]
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def active_in(*roles: Role) -> Guard:
+    """A conversation guard: the user is still active in one of `roles`."""
+
+    async def guard(turn: Turn) -> bool:
+        return has_role(turn.person, roles)
+
+    return guard
 
 
 def for_roles(*roles: Role, refusal: str) -> Callable[[TurnBody], Handler]:
@@ -439,6 +514,7 @@ async def expire_conversations(services: Services) -> int:
                 Outgoing(
                     row.telegram_user_id,
                     render(notice),
+                    protect=protected(person, False, None, None),
                     recipient_id=person.id if person else None,
                 ),
                 now,

@@ -15,6 +15,7 @@ from handlers.base import (
     HANDED_OVER,
     Conversation,
     Turn,
+    active_in,
     choice_button,
     edit_choice,
     for_roles,
@@ -23,11 +24,10 @@ from handlers.base import (
     summary_buttons,
     summary_choice,
 )
-from handlers.common import ROLE_COMMANDS
+from handlers.menus import ROLE_COMMANDS
 from handlers.registration import _referrer_gate, render_card
 from services import cases as svc
 from services import patient_checks as checks
-from services import queries as qsvc
 from services import registration as reg
 from services.cases import CaseDraft
 from storage.models import Case, Person, Role
@@ -36,7 +36,7 @@ NHS, DOB, TUMOUR, SITE, SUMMARY, URGENCY = "nhs", "dob", "tumour", "site", "summ
 CONFIRM, CHOOSE_FIELD, DUPLICATE = "confirm", "choose_field", "duplicate"
 ORDER = [NHS, DOB, TUMOUR, SITE, SUMMARY, URGENCY]
 
-referral = Conversation("refer", start_state=NHS)
+referral = Conversation("refer", start_state=NHS, allowed=active_in(Role.REFERRER))
 
 ROLE_COMMANDS[Role.REFERRER][:0] = [
     ("refer", "Refer a new patient"),
@@ -45,7 +45,7 @@ ROLE_COMMANDS[Role.REFERRER][:0] = [
     ("case", "A case and its thread: /case C-12"),
 ]
 ROLE_COMMANDS[Role.CLINICIAN] += [
-    ("queue", "Your open queries, oldest first"),
+    ("queue", "Your open queries, urgent first"),
     ("cases", "Your cases"),
     ("case", "A case and its thread: /case C-12"),
     ("away", "Away until a date: /away YYYY-MM-DD"),
@@ -106,7 +106,8 @@ async def got_nhs(turn: Turn) -> str:
     if existing is not None and turn.person is not None:
         if existing.referrer_id == turn.person.id:
             return DUPLICATE
-        turn.say(T.DUPLICATE_OTHER)
+        # About this patient (another referrer's open case): protected, case not named.
+        turn.say(T.DUPLICATE_OTHER, protect=True)
     return _after(turn, NHS)
 
 
@@ -119,6 +120,7 @@ async def ask_duplicate(turn: Turn) -> None:
             [choice_button(T.ADD_TO_EXISTING.format(ref=ref), "existing")],
             [choice_button(T.NEW_CASE_ANYWAY, "new")],
         ],
+        case_id=turn.data["duplicate_of"],
     )
 
 
@@ -387,7 +389,9 @@ async def case_view(turn: Turn, case: Case) -> Html:
 
     lines = []
     tz = turn.services.timezone
-    for message in await qsvc.thread(turn.uow, case.id):
+    assert turn.person is not None
+    messages, left_out = await svc.thread_for(turn.uow, turn.person, case)
+    for message in messages:
         lines.append(
             render(
                 T.THREAD_LINE,
@@ -416,6 +420,7 @@ async def case_view(turn: Turn, case: Case) -> Html:
         deputy=await name_of(case.deputy_id),
         summary=removed or case.summary,
         thread=Html("\n".join(lines)) if lines else T.THREAD_EMPTY,
+        need_to_know=T.PATIENT_THREAD_NOT_SHOWN if left_out else "",
     )
 
 
@@ -442,7 +447,7 @@ async def cases_command(turn: Turn) -> None:
         )
         for c in cases
     ]
-    turn.say(Html("\n".join([T.CASES_HEADER, "", *lines])))
+    turn.say(Html("\n".join([T.CASES_HEADER, "", *lines])), protect=True)
 
 
 async def allocate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -468,7 +473,10 @@ async def allocate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             turn.say(result)
             return
         named, deputy = result
-        turn.say(render(T.ALLOCATED, ref=case.ref, named=named.name, deputy=deputy.name))
+        turn.say(
+            render(T.ALLOCATED, ref=case.ref, named=named.name, deputy=deputy.name),
+            case_id=case.id,
+        )
         for person_id in before - {named.id, deputy.id}:
             former = await turn.uow.people.get(person_id)  # type: ignore[arg-type]
             if former is not None:

@@ -98,9 +98,13 @@ CASE_VIEW = (
     "<b>Case {ref}</b> — {status}\n{tumour}, {urgency}; opened {opened}\n"
     "NHS number: {nhs}\nDate of birth: {dob}\nSite: {site}\n"
     "Referrer: {referrer}\nNamed clinician: {named}\nDeputy: {deputy}\n\n"
-    "Clinical summary:\n{summary}\n\n<b>Thread</b>\n{thread}"
+    "Clinical summary:\n{summary}\n\n<b>Thread</b>\n{thread}{need_to_know}"
 )
 THREAD_EMPTY = "no messages yet"
+PATIENT_THREAD_NOT_SHOWN = (
+    "\n\n(The patient's own messages, and queries they raised, are shown only to the "
+    "case's clinicians, its referrer and the service's administrators.)"
+)
 REMOVED_BY_RETENTION = "(removed: retention period ended)"
 THREAD_LINE = "[{at}] {query} {author}: {text}"
 
@@ -149,7 +153,7 @@ ESCALATED_ADMINS = (
     "⏰ <b>{qref}</b> on case <b>{ref}</b> ({urgency}) is still unacknowledged after {sla}. "
     "Named clinician: {named}; deputy: {deputy}. Please follow it up."
 )
-QUEUE_HEADER = "<b>Your open queries</b>, oldest first"
+QUEUE_HEADER = "<b>Your open queries</b>, urgent first, then oldest first"
 QUEUE_EMPTY = "You have no open queries."
 QUEUE_LINE = "{qref} on {ref} — {state}, asked {asked}"
 AWAY_USAGE = "Usage: /away YYYY-MM-DD (the last day you are away)."

@@ -8,10 +8,9 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from delivery.sender import Button
 from delivery.text import render
-from handlers.base import Turn, for_roles, has_role, run_turn
-from handlers.common import ROLE_COMMANDS
+from handlers.base import Turn, for_roles, run_turn
+from handlers.menus import ROLE_COMMANDS
 from services import cases as case_svc
-from services import queries as qsvc
 from services.retention import close_case
 from storage.models import Case, Role
 
@@ -34,7 +33,9 @@ KEPT = "{ref} stays open."
 
 
 def _may_close(turn: Turn, case: Case) -> bool:
-    return has_role(turn.person, [Role.ADMIN]) or qsvc.clinician_side(turn.person, case)
+    """An active admin, or an active clinician holding the case: checked on the command
+    and again on the button, since either may have changed in between."""
+    return case_svc.may_manage(turn.person, case)
 
 
 @for_roles(Role.CLINICIAN, Role.ADMIN, refusal=NOT_STAFF)
@@ -48,10 +49,10 @@ async def close_command(turn: Turn) -> None:
         turn.say(NO_CASE.format(ref=turn.args[0][:20]))
         return
     if not _may_close(turn, case):
-        turn.say(NOT_ALLOWED.format(ref=case.ref))
+        turn.say(NOT_ALLOWED.format(ref=case.ref), case_id=case.id)
         return
     if case.status == "closed":
-        turn.say(ALREADY.format(ref=case.ref))
+        turn.say(ALREADY.format(ref=case.ref), case_id=case.id)
         return
     turn.say(
         render(ASK, ref=case.ref),
@@ -61,6 +62,7 @@ async def close_command(turn: Turn) -> None:
                 Button("Keep open", data=f"cl:n:{case.id}"),
             ]
         ],
+        case_id=case.id,
     )
 
 
@@ -74,17 +76,18 @@ async def close_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             turn.notice = "That case is not one you can close."
             return
         if action != "y":
-            turn.say(KEPT.format(ref=case.ref))
+            turn.say(KEPT.format(ref=case.ref), case_id=case.id)
             return
         if case.status == "closed":
-            turn.say(ALREADY.format(ref=case.ref))
+            turn.say(ALREADY.format(ref=case.ref), case_id=case.id)
             return
         closed = await close_case(turn.uow, case, turn.person, turn.now)
         if closed.open_queries:
             turn.say(
                 OPEN_QUERIES.format(
                     ref=case.ref, queries=", ".join(q.ref for q in closed.open_queries)
-                )
+                ),
+                case_id=case.id,
             )
             return
         turn.say(CLOSED.format(ref=case.ref), case_id=case.id)

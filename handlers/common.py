@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -23,38 +23,14 @@ from telegram.ext import (
 from delivery.text import Html, render
 from handlers import texts
 from handlers.base import Turn, run_turn, services_of
+from handlers.menus import commands_for, menu_key
+from handlers.menus import set_menu as set_menu  # bot/app.py sets the default menu with it
 from services.invites import Redeemed, redeem_invite
-from storage.models import Role
 
 log = logging.getLogger(__name__)
 
-# Every role's commands; later features add theirs here so /help and the menu agree.
-BASE_COMMANDS: list[tuple[str, str]] = [
-    ("start", "What this bot is"),
-    ("help", "Your commands"),
-    ("privacy", "What is stored and why"),
-    ("cancel", "Leave the current question"),
-]
-ROLE_COMMANDS: dict[str, list[tuple[str, str]]] = {role.value: [] for role in Role}
-NO_ROLE_COMMANDS: list[tuple[str, str]] = []
 # Features that own some /start tokens (patient invitations) look at them first.
 START_HOOKS: list[Callable[[Turn, str], Awaitable[bool]]] = []
-
-
-def commands_for(role: str | None) -> list[tuple[str, str]]:
-    """The commands one role sees, in menu order."""
-    extra = ROLE_COMMANDS.get(role, []) if role else NO_ROLE_COMMANDS
-    return BASE_COMMANDS[:1] + extra + BASE_COMMANDS[1:]
-
-
-async def set_menu(update_bot: object, chat_id: int | None, role: str | None) -> None:
-    """Set the command menu for one chat (or the default); failure is logged, not fatal."""
-    commands = [BotCommand(name, description) for name, description in commands_for(role)]
-    scope = BotCommandScopeChat(chat_id) if chat_id else BotCommandScopeDefault()
-    try:
-        await update_bot.set_my_commands(commands, scope=scope)  # type: ignore[attr-defined]
-    except TelegramError as exc:
-        log.warning("setMyCommands failed for scope %s: %s", scope.type, type(exc).__name__)
 
 
 async def leave_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -89,7 +65,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 turn.say(
                     render(texts.INVITE_BOUND, name=person.name, role=texts.ROLE_NAMES[person.role])
                 )
-                context.application.create_task(set_menu(context.bot, turn.chat_id, person.role))
+                turn.reset_menu(turn.chat_id, person)
+                if result.previous_telegram_id not in (None, turn.user_id):
+                    turn.reset_menu(result.previous_telegram_id, None)  # a stranger now
                 log.info("user %s bound to %s", turn.user_id, person.ref)
             else:
                 turn.say(texts.INVITE_REFUSED[result.reason])
@@ -113,8 +91,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """List the commands of the user's role."""
 
     async def body(turn: Turn) -> None:
-        role = turn.person.role if turn.person else None
-        lines = [render("/{c} — {d}", c=c, d=d) for c, d in commands_for(role)]
+        lines = [render("/{c} — {d}", c=c, d=d) for c, d in commands_for(menu_key(turn.person))]
         turn.say(Html("\n".join([texts.HELP_HEADER, "", *lines])))
 
     await run_turn(update, context, body)

@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from delivery.sender import Button
 from delivery.text import render
 from handlers.base import Turn, for_roles, has_role, run_turn
-from handlers.common import ROLE_COMMANDS
+from handlers.menus import ROLE_COMMANDS
 from services import cases as case_svc
 from services.erasure import erase_patient, patients_of_case
 from storage.models import Case, Role
@@ -54,11 +54,12 @@ async def erase_command(turn: Turn) -> None:
         turn.say(NO_CASE.format(ref=turn.args[0][:20]))
         return
     if not await patients_of_case(turn.uow, case.id):
-        turn.say(NO_PATIENT.format(ref=case.ref))
+        turn.say(NO_PATIENT.format(ref=case.ref), case_id=case.id)
         return
     turn.say(
         render(ASK, ref=case.ref),
         [[Button("Erase", data=f"er:y:{case.id}"), Button("Keep", data=f"er:n:{case.id}")]],
+        case_id=case.id,
     )
 
 
@@ -78,11 +79,15 @@ async def erase_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             turn.say(KEPT)
             return
         if not await patients_of_case(turn.uow, case.id):
-            turn.say(NO_PATIENT.format(ref=case.ref))
+            turn.say(NO_PATIENT.format(ref=case.ref), case_id=case.id)
             return
         result = await erase_patient(turn.uow, case, turn.person, turn.now)
         log.info("patient of %s erased by %s", case.ref, turn.person.ref)
-        turn.say(render(ERASED, ref=case.ref, reminders=result.reminders_cancelled))
+        for telegram_id in result.telegram_ids:
+            turn.reset_menu(telegram_id, None)  # that account is a stranger to the bot now
+        turn.say(
+            render(ERASED, ref=case.ref, reminders=result.reminders_cancelled), case_id=case.id
+        )
         named = (
             await turn.uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
         )

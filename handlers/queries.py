@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from delivery.sender import Button, to_person
+from delivery.sender import Button
 from delivery.text import Html, render
 from handlers import cases_texts as T
 from handlers import texts
@@ -29,6 +29,7 @@ from handlers.base import (
     choice_button,
     for_roles,
     has_role,
+    message_to,
     run_turn,
 )
 from handlers.cases import _referrer_gate, today
@@ -42,8 +43,27 @@ from storage.models import Case, Person, Query, Role
 log = logging.getLogger(__name__)
 
 PICK_CASE, QUESTION, ANSWER = "pick_case", "question", "answer"
-asking = Conversation("ask", start_state=QUESTION)
-answering = Conversation("reply", start_state=ANSWER)
+
+
+async def _still_referrer(turn: Turn) -> bool:
+    """An active referrer, asking about a case of their own (once one is chosen)."""
+    if not has_role(turn.person, [Role.REFERRER]) or turn.person is None:
+        return False
+    case_id = turn.data.get("case_id")
+    if case_id is None:
+        return True
+    case = await turn.uow.session.get(Case, case_id)
+    return case is not None and case.referrer_id == turn.person.id
+
+
+async def _still_holds(turn: Turn) -> bool:
+    """An active clinician still named clinician or deputy of the query's case."""
+    found = await qsvc.query_with_case(turn.uow, turn.data.get("query_id", 0))
+    return found is not None and svc.holds_case(turn.person, found[1])
+
+
+asking = Conversation("ask", start_state=QUESTION, allowed=_still_referrer)
+answering = Conversation("reply", start_state=ANSWER, allowed=_still_holds)
 
 
 def holder_buttons(query: Query) -> list[list[Button]]:
@@ -66,7 +86,7 @@ async def ask_pick_case(turn: Turn) -> None:
         [choice_button(f"{c.ref} — {T.TUMOUR_TYPES[c.tumour_type]}", f"k:{i}")]
         for i, c in enumerate(cases[:20])
     ]
-    turn.say(T.ASK_WHICH_CASE, rows)
+    turn.say(T.ASK_WHICH_CASE, rows, protect=True)  # the buttons list the cases
 
 
 @asking.step(PICK_CASE, ask_pick_case, accepts_text=False)
@@ -82,7 +102,7 @@ async def got_case(turn: Turn) -> str:
 
 async def ask_question(turn: Turn) -> None:
     """Ask for the question's text."""
-    turn.say(render(T.ASK_QUESTION, ref=f"C-{turn.data['case_id']}"))
+    turn.say(render(T.ASK_QUESTION, ref=f"C-{turn.data['case_id']}"), case_id=turn.data["case_id"])
 
 
 @asking.step(QUESTION, ask_question, text_hint="Please type your question.")
@@ -209,7 +229,11 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 turn.notice = f"{query.ref} is already {query.status}."
         elif action == "rep":
             if query.status == "resolved":
-                turn.say(T.QUERY_CLOSED.format(qref=query.ref, ref=case.ref))
+                turn.say(
+                    T.QUERY_CLOSED.format(qref=query.ref, ref=case.ref),
+                    case_id=case.id,
+                    query_id=query.id,
+                )
                 return
             await answering.begin(turn, {"query_id": query.id})
         elif action == "pass":
@@ -217,7 +241,11 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             if other is None:
                 turn.notice = T.NO_DEPUTY.format(qref=query.ref)
                 return
-            turn.say(render(T.PASSED_HOLDER, qref=query.ref, holder=other.name))
+            turn.say(
+                render(T.PASSED_HOLDER, qref=query.ref, holder=other.name),
+                case_id=case.id,
+                query_id=query.id,
+            )
             text = await _question_text(turn, query)
             turn.tell(
                 other,
@@ -242,7 +270,7 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             if not await qsvc.resolve(turn.uow, me, query, turn.now):
                 turn.notice = f"{query.ref} is already resolved."
                 return
-            turn.say(render(T.RESOLVED_HOLDER, qref=query.ref))
+            turn.say(render(T.RESOLVED_HOLDER, qref=query.ref), case_id=case.id, query_id=query.id)
             await _send_advice(turn, query, case, referrer)
 
     await run_turn(update, context, body)
@@ -279,19 +307,24 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
     # Rendering takes a noticeable fraction of a second for long threads: off the loop.
     pdf = await asyncio.to_thread(advice_pdf, summary)
     text = advice_text(summary)
-    links = await svc.link_clinicians_for(turn.uow, case.centre_id, case.tumour_type)
+    links: list[Person] = []
+    if svc.link_may_read(query.asked_by_id, case):
+        links = await svc.link_clinicians_for(turn.uow, case.centre_id, case.tumour_type)
     for person in [p for p in [referrer, *links] if p is not None]:
-        turn.tell(person, render("{t}", t=text), protect=True, case_id=case.id, query_id=query.id)
-        document = to_person(
+        turn.tell(person, render("{t}", t=text), case_id=case.id, query_id=query.id)
+        document = message_to(
             person,
             render(T.ADVICE_CAPTION, qref=query.ref, ref=case.ref),
-            protect=True,
             case_id=case.id,
             query_id=query.id,
+            document=(f"advice-{case.ref}-{query.ref}.pdf", pdf),
         )
         if document is not None:
-            document.document = (f"advice-{case.ref}-{query.ref}.pdf", pdf)
             turn.replies.append(document)
+
+
+def _active_referrer_of(person: Person, case: Case) -> bool:
+    return has_role(person, [Role.REFERRER]) and person.id == case.referrer_id
 
 
 def _role_name(person: Person | None, case: Case) -> str:
@@ -313,7 +346,11 @@ async def ask_answer(turn: Turn) -> None:
     """Ask the clinician for the answer text."""
     found = await qsvc.query_with_case(turn.uow, turn.data["query_id"])
     ref = found[1].ref if found else ""
-    turn.say(T.ASK_REPLY.format(qref=f"Q-{turn.data['query_id']}", ref=ref))
+    turn.say(
+        T.ASK_REPLY.format(qref=f"Q-{turn.data['query_id']}", ref=ref),
+        case_id=found[1].id if found else None,
+        query_id=turn.data["query_id"],
+    )
 
 
 @answering.step(ANSWER, ask_answer, text_hint=T.ONLY_TEXT)
@@ -333,15 +370,22 @@ async def relay_text(turn: Turn, query_id: int, text: str) -> None:
         turn.say(texts.UNKNOWN_INPUT)
         return
     query, case = found
+    if not (svc.holds_case(turn.person, case) or _active_referrer_of(turn.person, case)):
+        # Checked here, not only when the message was first sent: the author may have
+        # been suspended or taken off the case since.
+        turn.say(T.NOT_YOURS.format(ref=case.ref))
+        return
     result = await qsvc.relay(turn.uow, turn.person, query, case, text, turn.now)
     if result == "closed":
-        turn.say(T.QUERY_CLOSED.format(qref=query.ref, ref=case.ref))
+        turn.say(
+            T.QUERY_CLOSED.format(qref=query.ref, ref=case.ref), case_id=case.id, query_id=query.id
+        )
         return
     if isinstance(result, str):
         turn.say(T.NOT_YOURS.format(ref=case.ref))
         return
     if result.reopened:
-        turn.say(T.QUERY_REOPENED.format(qref=query.ref))
+        turn.say(T.QUERY_REOPENED.format(qref=query.ref), case_id=case.id, query_id=query.id)
     author = _role_name(turn.person, case)
     for person in result.to:
         if result.from_clinician:
@@ -361,7 +405,8 @@ async def relay_text(turn: Turn, query_id: int, text: str) -> None:
                 case_id=case.id,
                 query_id=query.id,
             )
-    for person in result.copies:
+    copies = result.copies if svc.link_may_read(query.asked_by_id, case) else []
+    for person in copies:
         turn.tell(
             person,
             render(T.ANSWER_COPY, qref=query.ref, ref=case.ref, author=author, text=text),
@@ -370,7 +415,7 @@ async def relay_text(turn: Turn, query_id: int, text: str) -> None:
             query_id=query.id,
         )
     who = ", ".join(p.name or "" for p in result.to) or "the service"
-    turn.say(T.REPLY_SENT.format(who=who, qref=query.ref))
+    turn.say(T.REPLY_SENT.format(who=who, qref=query.ref), case_id=case.id, query_id=query.id)
 
 
 async def telegram_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -404,7 +449,7 @@ async def telegram_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 @for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
 async def queue_command(turn: Turn) -> None:
-    """/queue: a clinician's open queries, oldest first."""
+    """/queue: a clinician's open queries, urgent first, then oldest first."""
     assert turn.person is not None
     queue = await qsvc.open_queries_for(turn.uow, turn.person)
     if not queue:
@@ -421,7 +466,7 @@ async def queue_command(turn: Turn) -> None:
         )
         for q in queue
     ]
-    turn.say(Html("\n".join([T.QUEUE_HEADER, "", *lines])))
+    turn.say(Html("\n".join([T.QUEUE_HEADER, "", *lines])), protect=True)
 
 
 @for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
@@ -477,13 +522,8 @@ async def run_escalations(services: Services, sla: timedelta) -> int:
                         sla=hours,
                         text=messages[0].body if messages else "",
                     )
-                    message = to_person(
-                        person,
-                        body,
-                        buttons=holder_buttons(query),
-                        protect=True,
-                        case_id=case.id,
-                        query_id=query.id,
+                    message = message_to(
+                        person, body, holder_buttons(query), case_id=case.id, query_id=query.id
                     )
                 else:
                     body = render(
@@ -495,7 +535,7 @@ async def run_escalations(services: Services, sla: timedelta) -> int:
                         named=named.name if named else "—",
                         deputy=deputy.name if deputy else "—",
                     )
-                    message = to_person(person, body, case_id=case.id, query_id=query.id)
+                    message = message_to(person, body, case_id=case.id, query_id=query.id)
                 if message is not None:
                     services.sender.enqueue(uow, message, now)
             log.info("%s escalated to level %s", query.ref, item.level)

@@ -18,6 +18,7 @@ from handlers.base import (
     END,
     Conversation,
     Turn,
+    active_in,
     choice_button,
     edit_choice,
     has_role,
@@ -25,7 +26,7 @@ from handlers.base import (
     summary_buttons,
     summary_choice,
 )
-from handlers.common import NO_ROLE_COMMANDS, ROLE_COMMANDS, set_menu
+from handlers.menus import NO_ROLE_COMMANDS, ROLE_COMMANDS
 from services import registration as reg
 from storage.models import PersonStatus, Role
 
@@ -35,8 +36,15 @@ SUMMARY, CHOOSE_FIELD, REASON = "summary", "choose_field", "reason"
 ORDER = [FULL_NAME, JOB_TITLE, CENTRE, PHONE, MOBILE, SECRETARY, EMAIL, FAX]
 MAX_REASON = 500
 
-registration = Conversation("register", start_state=FULL_NAME)
-rejection = Conversation("reject_registration", start_state=REASON)
+
+async def _may_go_on(turn: Turn) -> bool:
+    """A new registration is open to anyone (confirming checks they are still unknown);
+    a change from /contact needs a referrer who is still active."""
+    return turn.data.get("mode") != "contact" or has_role(turn.person, [Role.REFERRER])
+
+
+registration = Conversation("register", start_state=FULL_NAME, allowed=_may_go_on)
+rejection = Conversation("reject_registration", start_state=REASON, allowed=active_in(Role.ADMIN))
 
 NO_ROLE_COMMANDS.append(("register", "Register as a referring clinician"))
 ROLE_COMMANDS[Role.REFERRER].append(("contact", "Your contact details"))
@@ -225,6 +233,7 @@ async def got_summary(turn: Turn) -> str:
         turn.say(_already_registered(result.person.role, result.person.status))
         return END
     turn.say(T.SUBMITTED)
+    turn.reset_menu(turn.chat_id, result.person)  # pending: /register is no longer theirs
     card = await reg.load_card(turn.uow, result.person)
     assert card is not None
     for admin in result.admins:
@@ -310,10 +319,7 @@ async def decision_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         elif isinstance(result, reg.Decided):
             turn.say(render(T.YOU_APPROVED, ref=referrer.id, name=referrer.name))
             turn.tell(referrer, render(T.REFERRER_APPROVED))
-            if referrer.telegram_user_id:
-                context.application.create_task(
-                    set_menu(context.bot, referrer.telegram_user_id, Role.REFERRER)
-                )
+            turn.reset_menu(referrer.telegram_user_id, referrer)
 
     await run_turn(update, context, body)
 
@@ -357,6 +363,7 @@ async def got_reason(turn: Turn) -> str:
         referrer = result.referrer
         turn.say(render(T.YOU_REJECTED, ref=referrer.id, name=referrer.name))
         turn.tell(referrer, render(T.REFERRER_REJECTED, reason=reason))
+        turn.reset_menu(referrer.telegram_user_id, referrer)
     return END
 
 
@@ -472,6 +479,7 @@ async def suspension_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE)
         if await reg.set_suspended(turn.uow, turn.person, referrer, suspend, turn.now):
             turn.say(render(T.SUSPENDED if suspend else T.REINSTATED, ref=referrer.id))
             turn.tell(referrer, render(T.YOU_ARE_SUSPENDED if suspend else T.YOU_ARE_REINSTATED))
+            turn.reset_menu(referrer.telegram_user_id, referrer)
         else:
             status = T.STATUS_NAMES.get(referrer.status, referrer.status)
             turn.notice = T.NOTHING_CHANGED.format(ref=referrer.id, status=status)

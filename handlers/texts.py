@@ -17,6 +17,10 @@ CONVERSATION_TIMED_OUT = (
 )
 CONVERSATION_RESET = "That conversation could not be continued. Please start it again."
 CANCELLED = "Cancelled. Nothing was saved."
+NO_LONGER_ALLOWED = (
+    "You can no longer do this (your access or your part in the case has changed), so "
+    "nothing was saved. /help lists what you can do now."
+)
 NOTHING_TO_CANCEL = "There is nothing to cancel."
 SLOW_DOWN = (
     "You are sending messages faster than the bot can take them, so the last few were "
@@ -68,6 +72,20 @@ INVITE_REFUSED = {
 }
 
 
+# What erasing a patient removes and what it keeps: the same words are in
+# docs/SECURITY.md (tests/test_docs.py compares them) and the README.
+ERASURE = (
+    "Erasing a patient removes at once everything that links the bot to their Telegram "
+    "account: the account number in their record and on every stored message to or from "
+    "them, the bot's copies of those messages, and their conversation in progress; with "
+    "it go their name, their pending reminders and any message not yet sent. Their case "
+    "(NHS number, date of birth, site, clinical summary), its queries and thread, "
+    "including the patient's own answers, and its appointments are the health record: "
+    "they are kept for the retention period (8 years after the case is closed), then "
+    "purged like every case. The audit trail records the erasure and names the patient "
+    "only by reference."
+)
+
 PRIVACY = (
     "<b>What this bot stores, and why</b>\n\n"
     "• Your Telegram user number (never your @username), to know who you are.\n"
@@ -82,7 +100,8 @@ PRIVACY = (
     "years after a case is closed for adults, after which messages are deleted and only "
     "references and the audit trail remain.\n\n"
     "<b>Removal.</b> To have your registration or details removed, ask the service "
-    "coordinator on {phone}. Patients can send /stop at any time to receive nothing more."
+    "coordinator on {phone}. Patients can send /stop at any time to receive nothing more, "
+    "and can ask the coordinator to be erased from the bot. " + ERASURE
 )
 
 HELP_HEADER = "<b>What you can do</b>"

@@ -100,7 +100,9 @@ async def record_consent(
     invite.used_at, invite.used_by_telegram_id = now, telegram_user_id
     case_ref = f"C-{invite.case_id}"
     if not agreed:
-        await uow.audit.record(now, f"tg:{telegram_user_id}", "consent.refused", case_ref)
+        # Named by the invitation, not the Telegram account: the audit log is append-only,
+        # and an account number there could never be erased.
+        await uow.audit.record(now, f"invite:{invite.id}", "consent.refused", case_ref)
         return None
     patient = Person(
         role=Role.PATIENT,

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 
 from services.allocation import Candidate, allocate
 from storage.crypto import normalise_digits
-from storage.models import Case, Clinic, Person, PersonStatus, Role
+from storage.models import Case, Clinic, Person, PersonStatus, Query, Role, ThreadMessage
 from storage.uow import UnitOfWork
 
 
@@ -190,6 +190,53 @@ async def may_see(uow: UnitOfWork, person: Person | None, case: Case) -> bool:
         and person.centre_id is not None
         and (person.centre_id == case.centre_id)
     )
+
+
+def holds_case(person: Person | None, case: Case) -> bool:
+    """An active clinician who is the case's named clinician or deputy."""
+    return (
+        person is not None
+        and person.status == PersonStatus.ACTIVE
+        and person.role == Role.CLINICIAN
+        and person.id in (case.named_clinician_id, case.deputy_id)
+    )
+
+
+def may_manage(person: Person | None, case: Case) -> bool:
+    """Book, move, close...: an active admin, or an active clinician holding the case."""
+    admin = (
+        person is not None and person.status == PersonStatus.ACTIVE and person.role == Role.ADMIN
+    )
+    return admin or holds_case(person, case)
+
+
+def link_may_read(asked_by_id: int | None, case: Case) -> bool:
+    """Need to know: a link clinician reads the referrer's queries and the answers to
+    them, not what the patient raised themselves (a "can't attend" reason and its replies)."""
+    return asked_by_id is not None and asked_by_id == case.referrer_id
+
+
+async def thread_for(
+    uow: UnitOfWork, person: Person, case: Case
+) -> tuple[Sequence[ThreadMessage], bool]:
+    """The case's thread as this person may read it, and whether anything was left out.
+
+    Link clinicians get the referrer's queries with their answers; the patient's own
+    messages and the queries they raised are for the case's clinicians, its referrer and
+    the admins.
+    """
+    rows = (
+        await uow.session.execute(
+            select(ThreadMessage, Query.asked_by_id)
+            .outerjoin(Query, Query.id == ThreadMessage.query_id)
+            .where(ThreadMessage.case_id == case.id)
+            .order_by(ThreadMessage.created_at, ThreadMessage.id)
+        )
+    ).all()
+    if person.role != Role.LINK_CLINICIAN:
+        return [message for message, _ in rows], False
+    shown = [message for message, asked_by in rows if link_may_read(asked_by, case)]
+    return shown, len(shown) < len(rows)
 
 
 async def visible_case(uow: UnitOfWork, person: Person | None, ref: str) -> Case | None:

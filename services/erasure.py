@@ -1,5 +1,14 @@
 """Removing a patient from the bot: their Telegram binding and personal fields go; the
-clinical record (the case, its thread, its appointments) stays under the retention rule."""
+clinical record (the case, its thread, its appointments) stays under the retention rule.
+
+What goes at once, here and in `/privacy` and docs/SECURITY.md (the same words):
+everything that links the bot to the patient's Telegram account — the account number in
+their record and on every stored message to or from them, the bot's copies of those
+messages, their conversation in progress, invitation traces — with their name, pending
+reminders and unsent messages. The case (NHS number, date of birth, site, summary), its
+queries and thread (the patient's answers included) and its appointments are the health
+record: they stay until the retention purge, like every case's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from storage.models import (
     Case,
@@ -18,8 +27,11 @@ from storage.models import (
     PersonStatus,
     Reminder,
     Role,
+    SentMessage,
 )
 from storage.uow import UnitOfWork
+
+NO_CHAT = 0  # Telegram has no chat 0: a message row that no longer names an account
 
 
 @dataclass
@@ -50,7 +62,10 @@ async def patients_of_case(uow: UnitOfWork, case_id: int) -> Sequence[Person]:
 
 async def unbind(uow: UnitOfWork, person: Person, now: datetime) -> int | None:
     """Forget a person's Telegram account: cancel what was due to them, drop their
-    conversation, queued messages and invite traces. Returns the former Telegram id."""
+    conversation, queued messages and invite traces, and every stored trace of the chat
+    (copies of messages sent to them, the chat number on message rows). What they sent
+    is not kept past its handling (`inbound_updates` keeps only the update id). Returns
+    the former Telegram id."""
     telegram_id = person.telegram_user_id
     await uow.session.execute(
         update(Reminder)
@@ -65,6 +80,7 @@ async def unbind(uow: UnitOfWork, person: Person, now: datetime) -> int | None:
         )
         .values(status="undeliverable", last_error="recipient removed", payload_enc=None)
     )
+    await _forget_chat(uow, person, telegram_id)
     if telegram_id is not None:
         await uow.conversations.delete(telegram_id)
         await uow.session.execute(
@@ -78,6 +94,21 @@ async def unbind(uow: UnitOfWork, person: Person, now: datetime) -> int | None:
     person.telegram_user_id = None
     person.updated_at = now
     return telegram_id
+
+
+async def _forget_chat(uow: UnitOfWork, person: Person, telegram_id: int | None) -> None:
+    """Rows stay (reports count them) but no longer name the account or hold its texts."""
+    to_them = OutboxMessage.recipient_id == person.id
+    if telegram_id is not None:
+        # Before consent the bot wrote to the chat without knowing the person yet.
+        to_them = or_(to_them, OutboxMessage.chat_id == telegram_id)
+    await uow.session.execute(
+        update(OutboxMessage).where(to_them).values(chat_id=NO_CHAT, payload_enc=None)
+    )
+    mapped = SentMessage.recipient_id == person.id
+    if telegram_id is not None:
+        mapped = or_(mapped, SentMessage.chat_id == telegram_id)
+    await uow.session.execute(delete(SentMessage).where(mapped))
 
 
 async def erase_person(uow: UnitOfWork, person: Person, now: datetime) -> int | None:

@@ -61,9 +61,10 @@ async def create_staff_invite(
 
 @dataclass(frozen=True)
 class Redeemed:
-    """The account is now bound to `person`."""
+    """The account is now bound to `person` (who may have had another account before)."""
 
     person: Person
+    previous_telegram_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,4 +118,4 @@ async def redeem_invite(
         role=person.role,
         rebound=previous is not None and previous != telegram_user_id,
     )
-    return Redeemed(person)
+    return Redeemed(person, previous)

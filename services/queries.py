@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import select
 
 from services.cases import link_clinicians_for
@@ -169,12 +170,15 @@ async def thread(uow: UnitOfWork, case_id: int) -> Sequence[ThreadMessage]:
 
 
 async def open_queries_for(uow: UnitOfWork, clinician: Person) -> Sequence[Query]:
-    """A clinician's queue: open queries they hold, oldest first."""
+    """A clinician's queue: open queries they hold, urgent cases' first (they have half
+    the acknowledgement time), then oldest first."""
+    routine_last = sql_case((Case.urgency == "urgent", 0), else_=1)
     return (
         await uow.session.scalars(
             select(Query)
+            .join(Case, Case.id == Query.case_id)
             .where(Query.holder_id == clinician.id, Query.status.in_(OPEN))
-            .order_by(Query.created_at, Query.id)
+            .order_by(routine_last, Query.created_at, Query.id)
         )
     ).all()
 

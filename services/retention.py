@@ -7,19 +7,24 @@ and timestamps stay, so reports still count and the audit chain still verifies. 
 texts kept only for delivery (sent outbox payloads, handled inbound updates) go after a
 short window whatever the case. Each batch is its own transaction; a run interrupted
 half-way finishes on the next run, and a second run changes nothing.
+
+`purge_once` is the scheduled run: once per night across every process of a database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, text, update
 
 from services.erasure import erase_person, patients_of_case
 from storage.models import (
     Appointment,
+    AuditEntry,
     Case,
     InboundUpdate,
     OutboxMessage,
@@ -33,6 +38,16 @@ from storage.uow import Database, UnitOfWork
 BATCH = 200
 COPIES_KEPT = timedelta(days=30)
 FINISHED = ("sent", "failed", "undeliverable")
+# First key of the scheduled purge's advisory lock ("PURG"); the second is the schema's
+# hash, as for the update taker's lock (bot/leadership.py).
+PURGE_LOCK_CLASS = 0x50555247
+
+
+class Skipped(enum.Enum):
+    """Why `purge_once` did not purge."""
+
+    DONE = "a purge ran since it was due"
+    ELSEWHERE = "another process is purging now"
 
 
 @dataclass
@@ -231,3 +246,60 @@ async def purge(
         )
         await uow.commit()
     return result
+
+
+async def last_purge(uow: UnitOfWork) -> datetime | None:
+    """When the latest purge ran (its audit entry is the record), or None if none did."""
+    return await uow.session.scalar(
+        select(func.max(AuditEntry.at)).where(AuditEntry.action == "retention.purged")
+    )
+
+
+@asynccontextmanager
+async def _purge_lock(db: Database) -> AsyncIterator[bool]:
+    """Whether this process may purge: on PostgreSQL, holds a session advisory lock."""
+    if db.dialect != "postgresql":
+        yield True  # SQLite: one bot process per database file (bot/leadership.py)
+        return
+    # A lock for the whole run, which spans many transactions: on a connection of its own,
+    # freed by the server if this process dies half-way.
+    key = {"c": PURGE_LOCK_CLASS}
+    async with db.engine.connect() as conn:
+        held = bool(
+            await conn.scalar(
+                text("SELECT pg_try_advisory_lock(:c, hashtext(current_schema()))"), key
+            )
+        )
+        await conn.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:c, hashtext(current_schema()))"), key
+                    )
+                    await conn.commit()
+                except BaseException:
+                    # Never back to the pool still holding the lock: closed, it is freed.
+                    await conn.invalidate()
+                    raise
+
+
+async def purge_once(
+    db: Database, now: datetime, retention: timedelta, due: datetime
+) -> PurgeResult | Skipped:
+    """The scheduled purge that fell due at `due`, run by one process only.
+
+    Under the lock, a purge recorded at or after `due` means another process did it; a
+    process finding the lock taken leaves it to the holder. So however many processes
+    share the database, one purge and one audit entry per night.
+    """
+    async with _purge_lock(db) as held:
+        if not held:
+            return Skipped.ELSEWHERE
+        async with db.uow() as uow:
+            last = await last_purge(uow)
+        if last is not None and last >= due:
+            return Skipped.DONE
+        return await purge(db, now, retention)

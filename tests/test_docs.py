@@ -75,3 +75,18 @@ def test_every_control_row_names_a_test() -> None:
                 in_table = False
             if in_table and not set(cells[0]) <= {"-"}:
                 assert CITED.search(cells[-1]), f"{doc.name}: no test for {cells[0]!r}"
+
+
+def test_privacy_and_this_document_say_the_same_about_erasure() -> None:
+    """What erasure removes is stated once, in `handlers.texts.ERASURE` (shown by
+    /privacy), and word for word in docs/SECURITY.md and the README: none can drift alone."""
+    from handlers.texts import ERASURE, PRIVACY
+
+    def words(text: str) -> str:
+        return " ".join(text.split())
+
+    assert ERASURE in PRIVACY
+    security = (ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    assert words(ERASURE) in words(security)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert words(ERASURE) in words(readme)

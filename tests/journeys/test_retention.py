@@ -10,10 +10,13 @@ from sqlalchemy import func, select
 
 from bot.app import run_purge
 from handlers.appointments import dispatch_reminders
+from handlers.texts import ERASURE
 from services.retention import purge
 from storage.audit import verify_chain
 from storage.models import (
+    Appointment,
     AuditEntry,
+    Base,
     Case,
     InboundUpdate,
     OutboxMessage,
@@ -231,3 +234,83 @@ async def test_purge_leaves_recent_delivery_copies(bot: Harness) -> None:
     assert result.outbox_payloads == 0 and result.inbound_updates == 0
     result = await purge(bot.db, bot.clock.now() + timedelta(days=31), EIGHT_YEARS)
     assert result.outbox_payloads >= 1
+
+
+async def test_erasure_removes_exactly_what_privacy_says_and_keeps_the_health_record(
+    bot: Harness,
+) -> None:
+    await _case_with_patient(bot)
+    await _book_one_stop(bot)
+    patient, admin, jones = (bot.fake.user(t) for t in (PATIENT, ADMIN_A, JONES))
+    services = bot.runtime.services  # type: ignore[union-attr]
+    # The patient answers both reminders, and leaves a "can't attend" reason half-typed.
+    bot.clock.set(datetime(2026, 11, 29, 9, 0, 30, tzinfo=UTC))
+    await dispatch_reminders(services)
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    await press(bot, patient, "I will attend")
+    bot.clock.set(datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
+    await dispatch_reminders(services)
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    await press(bot, patient, "I can't attend")
+    await say(bot, patient, "My car broke down")
+    await press(bot, patient, "I can't attend")  # a conversation in progress
+    # A later appointment: its reminders are pending.
+    await say(bot, jones, "/appointment C-1")
+    await press(bot, jones, "Oncology follow-up")
+    await say(bot, jones, "2027-01-20 10:00")
+    await press(bot, jones, "Oxford Cancer and Haematology Centre, Churchill Hospital")
+    await press(bot, jones, "Confirm")
+    privacy = " ".join((await say(bot, patient, "/privacy")).split())
+    assert " ".join(ERASURE.split()) in privacy
+
+    await say(bot, admin, "/erase_patient C-1")
+    await press(bot, admin, "Erase")
+    await bot.runtime.drained()  # type: ignore[union-attr]
+
+    async with bot.db.uow() as uow:
+        s = uow.session
+        # "everything that links the bot to their Telegram account": no column of any
+        # table holds the account number any more...
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if column.type.python_type is int:
+                    found = await s.scalar(
+                        select(func.count()).select_from(table).where(column == PATIENT)
+                    )
+                    assert not found, f"{table.name}.{column.name} still holds the account"
+        assert not await s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(
+                AuditEntry.actor.contains(str(PATIENT)) | AuditEntry.details.contains(str(PATIENT))
+            )
+        )
+        # ...nor any stored copy of a message to or from them.
+        for update in (await s.scalars(select(InboundUpdate))).all():
+            assert str(PATIENT) not in (update.payload or "")
+        person = await s.scalar(select(Person).where(Person.case_id == 1))
+        assert person is not None and person.status == PersonStatus.ERASED
+        assert (person.telegram_user_id, person.name, person.phone, person.email) == (None,) * 4
+        copies = (
+            await s.scalars(select(OutboxMessage).where(OutboxMessage.recipient_id == person.id))
+        ).all()
+        assert copies and all(c.payload is None for c in copies)  # rows stay, counted
+        assert not await s.scalar(
+            select(func.count())
+            .select_from(Reminder)
+            .where(Reminder.recipient_id == person.id, Reminder.status == "pending")
+        )
+        # "The health record is kept": the case, its thread with the patient's answers,
+        # its appointments, and the audit trail naming the patient by reference only.
+        case = await s.get(Case, 1)
+        assert case is not None and case.purged_at is None
+        assert (case.nhs_number, case.date_of_birth) == ("9434765919", "1970-05-04")
+        assert case.site == "Left thigh" and case.summary and "Biopsy?" in case.summary
+        thread = [m.body or "" for m in (await s.scalars(select(ThreadMessage))).all()]
+        assert any("Patient will attend" in b for b in thread)
+        assert any("My car broke down" in b for b in thread)
+        appointments = (await s.scalars(select(Appointment))).all()
+        assert len(appointments) == 2 and all(a.location for a in appointments)
+        erased = await s.scalar(select(AuditEntry).where(AuditEntry.action == "patient.erased"))
+        assert erased is not None and person.ref in erased.details
+        assert (await verify_chain(s, bot.db.keyring))[1] is None
