@@ -30,6 +30,15 @@ ROLE_LABELS = {
     "patient": "Patients",
 }
 NONE = "–"
+NOBODY = "nobody"  # the row of queries held by nobody (case not allocated)
+TIMING_COLUMNS = [
+    "Queries",
+    "Median",
+    "90th percentile",
+    "Within 14 days",
+    "Beyond 14 days",
+    "Waiting (< 14 days)",
+]
 
 Value = int | float | str | None
 
@@ -176,14 +185,7 @@ def tables(report: Report) -> list[Table]:
         Table(
             "times",
             "Time to first response and to resolution, against the two-week letter",
-            [
-                "Queries",
-                "Median",
-                "90th percentile",
-                "Within 14 days",
-                "Beyond 14 days",
-                "Waiting (< 14 days)",
-            ],
+            TIMING_COLUMNS,
             [
                 _timing_row("first_response", "First response", report.first_response),
                 _timing_row("resolution", "Resolution", report.resolution),
@@ -193,6 +195,44 @@ def tables(report: Report) -> list[Table]:
                 "nearest-rank method (an observed time; at least that share took no longer). "
                 "Beyond 14 days includes queries still unanswered (unresolved) 14 days on."
             ),
+        )
+    )
+    result.append(
+        Table(
+            "first_response_by_centre",
+            "Time to first response by referring centre",
+            ["Answered", *TIMING_COLUMNS[1:]],
+            [
+                _timing_row(t.centre, report.centres.get(t.centre, t.centre), t.timing)
+                for t in report.first_response_by_centre
+            ],
+            note=(
+                "Queries asked in the period, by the referring centre of the case; times as above."
+            ),
+            label_heading="Centre",
+        )
+    )
+    names = {c.person_id: c.name + ("" if c.active else " (inactive)") for c in report.clinicians}
+    result.append(
+        Table(
+            "first_response_by_clinician",
+            "Time to first response by clinician",
+            ["Answered", *TIMING_COLUMNS[1:]],
+            [
+                _timing_row(
+                    NOBODY if t.person_id is None else f"person:{t.person_id}",
+                    "Held by nobody (not allocated)"
+                    if t.person_id is None
+                    else names.get(t.person_id, f"person {t.person_id}"),
+                    t.timing,
+                )
+                for t in report.first_response_by_clinician
+            ],
+            note=(
+                "Queries asked in the period, by the clinician who holds the query (it was "
+                "routed or passed to them), answered or not; times as above."
+            ),
+            label_heading="Clinician",
         )
     )
     result.append(
@@ -409,7 +449,7 @@ p.meta, p.note { color: var(--muted); margin: 0.2rem 0; font-size: 0.9rem; }
 table { border-collapse: collapse; width: 100%; margin: 0.3rem 0; font-size: 0.92rem; }
 th, td { border: 1px solid var(--rule); padding: 0.25rem 0.5rem; }
 th { background: var(--head); text-align: left; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1rem 0; text-align: center; }
 figure img { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.9rem; }

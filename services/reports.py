@@ -8,6 +8,9 @@ Definitions (the report's footnotes say the same):
 - Cases and queries count by when they were opened/asked. Time to first response is
   from a query being asked to the first answer a clinician relayed to the referrer;
   time to resolution is to Resolve. Both are over the queries asked in the period.
+- Time to first response by centre counts each query under the referring centre of its
+  case; by clinician, under the clinician who holds it (the one it was routed to, or
+  passed to): the one who owes the answer, also when nobody has answered yet.
 - Median and 90th percentile use the nearest-rank method: the p-th percentile of n
   sorted times is the one at rank ceil(p/100 * n) (1-based), so it is always an observed
   time and at least p % of the queries took no longer. The median of an even count is
@@ -25,9 +28,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from services.clock import Clock
@@ -108,6 +112,22 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class CentreTiming:
+    """Time to first response of the queries on one referring centre's cases."""
+
+    centre: str  # centre id, or OTHER_CENTRE
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class ClinicianTiming:
+    """Time to first response of the queries one clinician holds (None: held by nobody)."""
+
+    person_id: int | None
+    timing: Timing
+
+
+@dataclass(frozen=True)
 class Week:
     start: date  # the Monday
     cases: int
@@ -172,6 +192,10 @@ class Report:
     missing_ids: list[int] = field(default_factory=list)
     pending_registrations: int = 0
     oldest_pending: datetime | None = None
+    # Every centre of by_centre, every clinician of `clinicians` (same order), plus the
+    # queries held by nobody when there are any.
+    first_response_by_centre: list[CentreTiming] = field(default_factory=list)
+    first_response_by_clinician: list[ClinicianTiming] = field(default_factory=list)
 
 
 def _timing(seconds: list[float], not_done: int, not_done_past_letter: int) -> Timing:
@@ -186,6 +210,25 @@ def _timing(seconds: list[float], not_done: int, not_done_past_letter: int) -> T
         beyond_letter=len(values) - within + not_done_past_letter,
         waiting=not_done - not_done_past_letter,
     )
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _timings_by(
+    keys: Sequence[K],
+    answered: Iterable[tuple[K, float]],
+    unanswered: Iterable[tuple[K, int, int]],
+) -> list[tuple[K, Timing]]:
+    """First-response timing per key, in the order of `keys` (a key with no query too)."""
+    seconds: dict[K, list[float]] = defaultdict(list)
+    not_done: dict[K, tuple[int, int]] = {}
+    for key, value in answered:
+        seconds[key].append(value)
+    for key, count, past_letter in unanswered:
+        done, past = not_done.get(key, (0, 0))
+        not_done[key] = (done + count, past + past_letter)
+    return [(key, _timing(seconds.get(key, []), *not_done.get(key, (0, 0)))) for key in keys]
 
 
 def _bins(seconds: Iterable[float]) -> list[tuple[str, int]]:
@@ -282,7 +325,9 @@ async def build_report(
     case_rows = await repo.cases_by_kind(window)
     query_rows = await repo.queries_by_kind(window)
     outcomes = await repo.query_outcomes(window, now - LETTER)
-    response = await repo.first_response_seconds(window)
+    responses = await repo.first_responses(window)
+    unanswered = await repo.unanswered_by_centre_and_holder(window, now - LETTER)
+    response = [seconds for _, _, seconds in responses]
     resolution = await repo.resolution_seconds(window)
 
     named_new = await repo.cases_per_clinician(Case.named_clinician_id, window)
@@ -292,9 +337,9 @@ async def build_report(
     held = await repo.open_queries_per_holder(now - ack_sla, now - ack_sla / 2)
     clinicians = {p.id: p for p in await repo.clinicians()}
     # Anyone else holding load (e.g. a clinician whose role changed) is listed too.
-    others = (set(named_open) | set(deputy_open) | {k for k in held if k is not None}) - set(
-        clinicians
-    )
+    holders = {r[1] for r in responses} | {r[1] for r in unanswered}
+    holding = {k for k in holders | set(held) if k is not None}
+    others = (set(named_open) | set(deputy_open) | holding) - set(clinicians)
     for person in await repo.people(sorted(others)):
         clinicians[person.id] = person
     loads = [
@@ -318,6 +363,20 @@ async def build_report(
     unheld = held.get(None, (0, 0))
 
     centre_keys = [*centres, OTHER_CENTRE] if any(r[0] is None for r in case_rows) else [*centres]
+    by_centre = _breakdowns(centre_keys, case_rows, query_rows, 0)
+    by_centre_timing = _timings_by(
+        [b.key for b in by_centre],
+        ((centre or OTHER_CENTRE, s) for centre, _, s in responses),
+        ((centre or OTHER_CENTRE, n, past) for centre, _, n, past in unanswered),
+    )
+    holder_keys: list[int | None] = [c.person_id for c in loads]
+    if None in holders:
+        holder_keys.append(None)
+    by_clinician_timing = _timings_by(
+        holder_keys,
+        ((holder, s) for _, holder, s in responses),
+        ((holder, n, past) for _, holder, n, past in unanswered),
+    )
     return Report(
         generated_at=now,
         timezone=tz.key,
@@ -328,7 +387,7 @@ async def build_report(
         cases=sum(r[3] for r in case_rows),
         queries=outcomes["asked"],
         messages=await repo.messages(window),
-        by_centre=_breakdowns(centre_keys, case_rows, query_rows, 0),
+        by_centre=by_centre,
         by_tumour=_breakdowns(TUMOUR_TYPES, case_rows, query_rows, 1),
         by_urgency=_breakdowns(URGENCIES, case_rows, query_rows, 2),
         queries_resolved=outcomes["resolved"],
@@ -364,6 +423,8 @@ async def build_report(
         missing_ids=missing[3],
         pending_registrations=pending,
         oldest_pending=oldest,
+        first_response_by_centre=[CentreTiming(k, t) for k, t in by_centre_timing],
+        first_response_by_clinician=[ClinicianTiming(k, t) for k, t in by_clinician_timing],
     )
 
 

@@ -135,13 +135,38 @@ class ReportRepository:
         )
         return [(int(r[0]), int(r[1])) for r in await self._rows(statement)]
 
-    async def first_response_seconds(self, window: Window) -> list[float]:
-        """Time to first response of each query asked in the window and answered."""
+    async def first_responses(self, window: Window) -> list[tuple[str | None, int | None, float]]:
+        """(centre id of the case, holder id, time to first response) of each query asked
+        in the window and answered."""
         seconds = self.epoch(Query.first_response_at) - self.epoch(Query.created_at)
-        statement = select(seconds).where(
-            self._in(Query.created_at, window), Query.first_response_at.is_not(None)
+        statement = (
+            select(Case.centre_id, Query.holder_id, seconds)
+            .join(Case, Case.id == Query.case_id)
+            .where(self._in(Query.created_at, window), Query.first_response_at.is_not(None))
         )
-        return [float(r[0]) for r in await self._rows(statement)]
+        return [
+            (r[0], int(r[1]) if r[1] is not None else None, float(r[2]))
+            for r in await self._rows(statement)
+        ]
+
+    async def unanswered_by_centre_and_holder(
+        self, window: Window, letter_cutoff: datetime
+    ) -> list[tuple[str | None, int | None, int, int]]:
+        """(centre id, holder id, queries not yet answered, of which asked before
+        `letter_cutoff`) over the queries asked in the window."""
+        past_letter = func.coalesce(
+            func.sum(case((Query.created_at <= letter_cutoff, 1), else_=0)), 0
+        )
+        statement = (
+            select(Case.centre_id, Query.holder_id, func.count(), past_letter)
+            .join(Case, Case.id == Query.case_id)
+            .where(self._in(Query.created_at, window), Query.first_response_at.is_(None))
+            .group_by(Case.centre_id, Query.holder_id)
+        )
+        return [
+            (r[0], int(r[1]) if r[1] is not None else None, int(r[2]), int(r[3] or 0))
+            for r in await self._rows(statement)
+        ]
 
     async def resolution_seconds(self, window: Window) -> list[float]:
         """Time to resolution of each query asked in the window and resolved."""

@@ -151,6 +151,11 @@ async def build(db: Database, admin_tg: int | None = None) -> Ids:
         await escalate(at(3, 11))
         q10 = await ask(c3, at(3, 12))
         await escalate(at(3, 13))
+        # Patel passes Q-4 to his deputy, Jones, who answers it: by clinician, its time
+        # to first response is Jones's (she holds it), though Patel is named on C-2.
+        patel_ = await uow.people.get(q3.holder_id)  # type: ignore[arg-type]
+        assert patel_ is not None
+        assert await query_svc.pass_to_deputy(uow, patel_, q3, c2, at(4, 8)) is not None
         await answer(q3, c2, at(4, 9))
         q4 = await ask(c3, at(4, 10))
         await answer(q4, c3, at(4, 14))
@@ -282,6 +287,33 @@ def expected(ids: Ids) -> dict[tuple[str, str, str], str]:
         )
         for metric, value in zip(metrics, values, strict=True):
             figures[("times", row, metric)] = value
+    # Time to first response by centre (of the case) and by clinician (holding the query).
+    # Queries asked in the period: C-2 (rbh, Patel) Q-2 1 h, Q-3 14 d 1 h, Q-4 1 d (passed
+    # to Jones); C-3 (gwh, Bone) Q-5 unanswered and past the letter on 20 Nov, Q-6 4 h,
+    # Q-10 unanswered; C-4 (gwh, Patel) Q-7 2 d; C-5 (rbh, Patel) Q-8 30 min; C-6 (other,
+    # Bone) Q-9 unanswered. Nearest rank: median = ceil(n/2)-th, p90 = ceil(0.9 n)-th.
+    by: list[tuple[str, str, tuple[object, ...]]] = [
+        # 30 min, 1 h, 1 d, 14 d 1 h: 2nd and 4th of 4.
+        ("first_response_by_centre", "rbh", (4, 3600, 1213200, 3, 1, 0)),
+        # 4 h, 2 d: 1st and 2nd of 2.
+        ("first_response_by_centre", "gwh", (2, 14400, 172800, 2, 1, 1)),
+        ("first_response_by_centre", "__other__", (0, "", "", 0, 0, 1)),
+        # 30 min, 1 h, 2 d, 14 d 1 h: 2nd and 4th of 4.
+        ("first_response_by_clinician", f"person:{ids.patel}", (4, 3600, 1213200, 3, 1, 0)),
+        ("first_response_by_clinician", f"person:{ids.jones}", (1, 86400, 86400, 1, 0, 0)),
+        ("first_response_by_clinician", f"person:{ids.bone}", (1, 14400, 14400, 1, 1, 2)),
+    ]
+    for section, row, timing in by:
+        metrics = (
+            "count",
+            "median_seconds",
+            "p90_seconds",
+            "within_14_days",
+            "beyond_14_days",
+            "waiting",
+        )
+        for metric, figure in zip(metrics, timing, strict=True):
+            figures[(section, row, metric)] = figure
     for i, n in enumerate([2, 1, 1, 1, 0, 0, 1]):
         figures[("response_distribution", f"bin_{i}", "queries")] = n
     figures[("response_distribution", "unanswered", "queries")] = 3

@@ -92,6 +92,12 @@ async def test_report_renders_its_charts_offline_in_chromium(tmp_path: Path, emp
                 " i.naturalHeight, i.getBoundingClientRect().width])"
             )
             assert len(images) == 3
+            if not empty:
+                # First-response times by centre and by clinician, as a reader sees them.
+                cell = page.locator("[data-key='first_response_by_centre|rbh|p90_seconds']")
+                assert await cell.is_visible() and await cell.inner_text() == "14 d 1 h"
+                rows = page.locator("#first_response_by_clinician tbody tr")
+                assert await rows.count() == 3 and await rows.first.is_visible()
             for complete, width, height, shown in images:
                 assert complete and width > 100 and height > 50 and shown > 100, images
             shots = []

@@ -75,6 +75,12 @@ def test_report_in_each_format(tmp_path: Path, env: dict[str, str]) -> None:
         ("weekly", "2026-11-09", "queries"),
         ("clinicians", f"person:{ids.bone}", "open_queries"),
         ("clinicians", f"person:{ids.bone}", "overdue_queries"),
+        # Medians and 90th percentiles by centre and by clinician (the answered queries).
+        ("first_response_by_centre", "rbh", "median_seconds"),
+        ("first_response_by_centre", "rbh", "p90_seconds"),
+        ("first_response_by_centre", "gwh", "p90_seconds"),
+        ("first_response_by_clinician", f"person:{ids.patel}", "p90_seconds"),
+        ("first_response_by_clinician", f"person:{ids.jones}", "median_seconds"),
     ]:
         assert figures[key] == expected[key], key
 
@@ -82,9 +88,21 @@ def test_report_in_each_format(tmp_path: Path, env: dict[str, str]) -> None:
     assert html.returncode == 0, html.stderr
     page = (tmp_path / "r.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("data:image/svg+xml") == 3
+    assert "Time to first response by referring centre</h2>" in page
+    assert (
+        f"data-key='first_response_by_clinician|person:{ids.patel}|p90_seconds'"
+        " data-value='1213200'>14 d 1 h</td>"
+    ) in page
     text = cli("report", *PERIOD, cwd=tmp_path, **env)
     assert text.returncode == 0 and "Dr Bea Bone" in text.stdout
     assert "Great Western Hospital            2        4" in text.stdout
+    squeezed = [" ".join(line.split()) for line in text.stdout.splitlines()]
+    assert "Time to first response by clinician" in squeezed
+    # Answered, median, 90th percentile (the rest depends on the day the test runs).
+    assert any(line.startswith("Dr Raj Patel 4 1 h 00 min 14 d 1 h ") for line in squeezed)
+    assert any(
+        line.startswith("Royal Berkshire Hospital 4 1 h 00 min 14 d 1 h ") for line in squeezed
+    )
     assert _audit_actions(tmp_path).count("report.generated") == 3
 
 

@@ -11,13 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services import cases as case_svc
+from services import queries as query_svc
+from services.cases import CaseDraft
 from services.clock import FakeClock
 from services.report_render import render
 from services.reports import PeriodError, build_report, percentile, period
+from storage.models import Role
 from storage.uow import Database
 from tests import report_data as data
 
 LONDON = ZoneInfo("Europe/London")
+_BY_CLINICIAN = "first_response_by_clinician"
 
 
 def csv_figures(text: str) -> dict[tuple[str, str, str], str]:
@@ -144,6 +149,105 @@ TEXT_LINES = [
 ]
 
 
+def _text_table(text: str, title: str) -> list[str]:
+    """The rows of one table of the text report, runs of spaces squeezed."""
+    lines = text.split(title + "\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    return [" ".join(line.split()) for line in lines[2:]]  # after the rule and headings
+
+
+async def test_first_response_by_centre_and_by_clinician_worked_by_hand(db: Database) -> None:
+    ids = await data.build(db)
+    report = await _report(db, since=data.SINCE, until=data.UNTIL)
+    # The queries asked from 2 to 15 November, by hand from the dataset's script (the
+    # report is made on 20 November 09:00, so one asked before 6 November 09:00 and still
+    # unanswered is past the two-week letter):
+    #   Q-2  C-2 rbh   Patel  2 Nov 10:00 -> 2 Nov 11:00        1 h      =     3,600 s
+    #   Q-3  C-2 rbh   Patel  2 Nov 12:00 -> 16 Nov 13:00       14 d 1 h = 1,213,200 s
+    #   Q-4  C-2 rbh   Jones  3 Nov 09:00 -> 4 Nov 09:00        1 d      =    86,400 s
+    #        (Patel is named on C-2 but passed Q-4 to Jones, who answered it)
+    #   Q-5  C-3 gwh   Bone   3 Nov 12:00 -> not answered, past the letter
+    #   Q-6  C-3 gwh   Bone   4 Nov 10:00 -> 4 Nov 14:00        4 h      =    14,400 s
+    #   Q-7  C-4 gwh   Patel  10 Nov 12:00 -> 12 Nov 12:00      2 d      =   172,800 s
+    #   Q-8  C-5 rbh   Patel  12 Nov 15:00 -> 12 Nov 15:30      30 min   =     1,800 s
+    #   Q-9  C-6 other Bone   13 Nov 10:00 -> not answered, waiting
+    #   Q-10 C-3 gwh   Bone   14 Nov 09:00 -> not answered, waiting
+    # Nearest rank over n sorted times: median the ceil(n/2)-th, 90th the ceil(0.9n)-th.
+    # (answered, median s, p90 s, within 14 days, beyond 14 days, waiting)
+    by_hand = {
+        # rbh: 1,800 3,600 86,400 1,213,200 -> 2nd and 4th; Q-3 beyond the letter.
+        ("first_response_by_centre", "rbh"): (4, 3600, 1213200, 3, 1, 0),
+        # gwh: 14,400 172,800 -> 1st and 2nd; Q-5 beyond, Q-10 waiting.
+        ("first_response_by_centre", "gwh"): (2, 14400, 172800, 2, 1, 1),
+        # Patel: 1,800 3,600 172,800 1,213,200 -> 2nd and 4th; Q-3 beyond.
+        ("first_response_by_clinician", f"person:{ids.patel}"): (4, 3600, 1213200, 3, 1, 0),
+        # Jones: 86,400 only (Q-4, passed to her) -> 1st and 1st.
+        ("first_response_by_clinician", f"person:{ids.jones}"): (1, 86400, 86400, 1, 0, 0),
+        # Bone: 14,400 only; Q-5 beyond; Q-9 and Q-10 waiting.
+        ("first_response_by_clinician", f"person:{ids.bone}"): (1, 14400, 14400, 1, 1, 2),
+    }
+    metrics = (
+        "count",
+        "median_seconds",
+        "p90_seconds",
+        "within_14_days",
+        "beyond_14_days",
+        "waiting",
+    )
+    figures = csv_figures(render(report, "csv"))
+    cells, _ = html_figures(render(report, "html"))
+    for (section, row), values in by_hand.items():
+        for metric, value in zip(metrics, values, strict=True):
+            assert figures[(section, row, metric)] == str(value), (section, row, metric)
+            assert cells[(section, row, metric)] == str(value), (section, row, metric)
+    # The centre with only an unanswered query has no times (empty, not zero).
+    assert figures[("first_response_by_centre", "__other__", "median_seconds")] == ""
+    assert figures[("first_response_by_centre", "__other__", "waiting")] == "1"
+
+    text = render(report, "text")
+    assert _text_table(text, "Time to first response by referring centre") == [
+        "Great Western Hospital 2 4 h 00 min 2 d 0 h 2 1 1",
+        "Royal Berkshire Hospital 4 1 h 00 min 14 d 1 h 3 1 0",
+        "Other (not in the directory) 0 – – 0 0 1",
+        "Queries asked in the period, by the referring centre of the case; times as above.",
+    ]
+    assert _text_table(text, "Time to first response by clinician")[:3] == [
+        "Dr Alice Jones 1 24 h 00 min 24 h 00 min 1 0 0",
+        "Dr Bea Bone 1 4 h 00 min 4 h 00 min 1 1 2",
+        "Dr Raj Patel 4 1 h 00 min 14 d 1 h 3 1 0",
+    ]
+
+
+async def test_first_response_of_queries_held_by_nobody_has_its_own_row(db: Database) -> None:
+    ids = await data.build(db)
+    async with db.uow() as uow:
+        # Every clinician away on 14 November: the case is left for the admins to
+        # allocate, and its query, not answered, is held by nobody.
+        clinicians = await uow.people.by_role(Role.CLINICIAN)
+        for clinician in clinicians:
+            clinician.away_until = date(2026, 11, 14)
+        referrer = await uow.people.get(ids.r1)
+        assert referrer is not None
+        when = data.at(14, 10)
+        draft = CaseDraft("9434765919", "1970-05-04", "bone", "Thigh", "Mass", "routine")
+        opened = await case_svc.open_case(uow, referrer, draft, when, when.date())
+        routed = await query_svc.ask(uow, referrer, opened.case, "question", when, when.date())
+        assert routed.holder is None
+        for clinician in clinicians:
+            clinician.away_until = None
+        await uow.commit()
+    figures = csv_figures(render(await _report(db, since=data.SINCE, until=data.UNTIL), "csv"))
+    nobody = {m: v for (s, r, m), v in figures.items() if (s, r) == (_BY_CLINICIAN, "nobody")}
+    assert nobody == {
+        "count": "0",
+        "median_seconds": "",
+        "p90_seconds": "",
+        "within_14_days": "0",
+        "beyond_14_days": "0",
+        "waiting": "1",
+    }
+    assert figures[("first_response_by_centre", "rbh", "waiting")] == "1"  # was 0
+
+
 async def test_without_dates_the_report_covers_everything_to_today(db: Database) -> None:
     await data.build(db)
     report = await _report(db)
@@ -165,7 +269,10 @@ async def test_an_empty_database_gives_a_sensible_report(db: Database) -> None:
     assert figures[("summary", "cases", "count")] == "0"
     assert figures[("times", "first_response", "median_seconds")] == ""
     assert figures[("weekly", "2026-11-02", "cases")] == "0"
-    assert not any(k[0] in ("by_centre", "clinicians") for k in figures)
+    assert not any(
+        k[0] in ("by_centre", "clinicians", "first_response_by_centre", _BY_CLINICIAN)
+        for k in figures
+    )
     text = render(report, "text")
     assert "Median" in text and "–" in text and "(none)" in text
     page = render(report, "html")
