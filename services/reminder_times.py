@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,24 +18,27 @@ def _require_aware(name: str, value: datetime) -> None:
 
 
 def resolve_local(wall: datetime, tz: ZoneInfo) -> datetime:
-    """Turn a naive local wall time into an aware UTC instant, handling DST gaps and overlaps."""
-    # Ambiguous (autumn overlap): fold=0 is the earlier instant, which gives more notice.
+    """Turn a naive local wall time into an aware UTC instant, handling DST gaps and overlaps.
+
+    Ambiguous (autumn overlap): PEP 495's fold=0, the earlier instant, which gives more
+    notice. Nonexistent (spring gap): the first instant after the clocks changed (01:30
+    on the night they go forward at 01:00 is 02:00 BST).
+    """
     early = wall.replace(tzinfo=tz, fold=0)
     if early.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
         return early.astimezone(UTC)
-    # Nonexistent (spring gap): PEP 495 maps fold=0 with the offset before the change and
-    # fold=1 with the offset after, so the change itself lies between the two instants.
-    lo = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    hi = early.astimezone(UTC)
-    after = hi.astimezone(tz).utcoffset()
-    # zoneinfo does not expose transitions, so bisect to the first instant on the new offset.
-    while hi - lo > _SECOND:
-        mid = lo + timedelta(seconds=(hi - lo) // _SECOND // 2)
-        if mid.astimezone(tz).utcoffset() == after:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    # In a gap PEP 495 reads fold=1 with the offset after the change and fold=0 with the
+    # one before, so the change lies between those two instants. Neither zoneinfo nor
+    # dateutil tells when it is (dateutil's resolve_imaginary, like fold=0, moves the
+    # time on by the gap's length instead: 02:30 BST), so find its second in that span.
+    first = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    old_offset = early.utcoffset()
+
+    def changed(second: int) -> bool:
+        return (first + second * _SECOND).astimezone(tz).utcoffset() != old_offset
+
+    span = range(int((early.astimezone(UTC) - first) / _SECOND))
+    return first + bisect_left(span, True, key=changed) * _SECOND
 
 
 def local_days_before(starts_at: datetime, days: int, tz: ZoneInfo) -> datetime:

@@ -1,4 +1,4 @@
-"""The hand-written appointment .ics: structure, escaping, folding and the cancelled form."""
+"""The appointment .ics: structure, escaping, folding and the cancelled form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.ics import appointment_ics, escape_text, fold_line
+from services.ics import appointment_ics
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 2, 1, 9, 15, 42, 123456, tzinfo=UTC)
@@ -88,13 +88,18 @@ def test_crlf_only() -> None:
 
 def test_escaping() -> None:
     raw = "O'Brien & <Sons>; a, b"
-    assert escape_text(raw) == "O'Brien & <Sons>\\; a\\, b"
-    assert escape_text("C:\\path\nnext") == "C:\\\\path\\nnext"
-    data = make(summary=raw, location="back\\slash;semi,comma")
+    data = make(summary=raw, location="back\\slash;semi,comma", description="C:\\path\nnext")
     assert b"SUMMARY:O'Brien & <Sons>\\; a\\, b\r\n" in data
+    assert b"LOCATION:back\\\\slash\\;semi\\,comma\r\n" in data
+    assert b"DESCRIPTION:C:\\\\path\\nnext\r\n" in data
     assert event(data)["SUMMARY"] == raw
     assert event(data)["LOCATION"] == "back\\slash;semi,comma"
-    assert escape_text("bell\x07tab\t") == "belltab\t"
+    # Control characters other than a tab are not allowed in TEXT: they are dropped,
+    # without merging the line breaks on either side of one.
+    assert b"SUMMARY:belltab\t\r\n" in make(summary="bell\x07tab\t")
+    assert event(make(description="a\r\x07\nb"))["DESCRIPTION"] == "a\n\nb"
+    # A typed backslash and N stay two characters, not icalendar's line-break shorthand.
+    assert event(make(location="Ward 5\\North"))["LOCATION"] == "Ward 5\\North"
 
 
 @pytest.mark.parametrize(
@@ -116,12 +121,20 @@ def test_folding_is_octet_limited_and_lossless(text: str) -> None:
     assert event(data)["SUMMARY"] == text[:100]
 
 
-def test_fold_line_exact_boundaries() -> None:
-    assert fold_line("x" * 75) == b"x" * 75 + b"\r\n"
-    assert fold_line("x" * 76) == b"x" * 75 + b"\r\n x\r\n"
-    folded = fold_line("x" * 74 + "é")
-    assert folded == b"x" * 74 + b"\r\n \xc3\xa9\r\n"
-    assert [len(p) for p in fold_line("y" * 200).split(b"\r\n")[:-1]] == [75, 75, 52]
+def test_folding_boundaries() -> None:
+    # "DESCRIPTION:" is 12 octets: a 72-octet content line stays whole.
+    assert b"\r\nDESCRIPTION:" + b"x" * 60 + b"\r\n" in make(description="x" * 60)
+    # A longer one folds; a continuation's leading space counts towards its 75 octets,
+    # and a two-byte character at the boundary moves to the next line whole.
+    data = make(description="x" * 62 + "é" * 40)
+    start = data.index(b"DESCRIPTION:")
+    physical = data[start : data.index(b"\r\nBEGIN:VALARM")]
+    lines = physical.split(b"\r\n")
+    assert len(lines) > 1
+    assert all(len(line) <= 75 for line in lines)
+    assert all(line.startswith(b" ") and not line.startswith(b"  ") for line in lines[1:])
+    assert all(line.decode("utf-8") for line in lines)  # no character split in two
+    assert event(data)["DESCRIPTION"] == "x" * 62 + "é" * 40
 
 
 def test_cancelled_form() -> None:
