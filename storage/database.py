@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from storage import sqlite_driver
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 15_000
+# SQLITE_DRIVER=stock runs SQLAlchemy's own aiosqlite adapter instead of `sqlite_driver`,
+# which reaches into aiosqlite's internals (hence the pinned minor version). CI runs the
+# SQLite tests once more on the stock path, so an upgrade that breaks either shows there.
+SQLITE_DRIVERS = ("fast", "stock")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,19 +40,34 @@ def _begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine with the backend's safety settings applied."""
+def sqlite_driver_setting(value: str | None = None) -> str:
+    """`fast` (storage.sqlite_driver, the default) or `stock`, from SQLITE_DRIVER."""
+    chosen = (value if value is not None else os.environ.get("SQLITE_DRIVER", "")) or "fast"
+    if chosen not in SQLITE_DRIVERS:
+        raise ValueError(
+            f"SQLITE_DRIVER must be one of {', '.join(SQLITE_DRIVERS)}, not {chosen!r}"
+        )
+    return chosen
+
+
+def create_engine(url: str, *, sqlite_driver_name: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """An async engine with the backend's safety settings applied.
+
+    On SQLite, `sqlite_driver_name` (default: the SQLITE_DRIVER setting) picks the driver.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # The dialect's own reading of the URL, handed to our driver (sqlite_driver).
+        # The dialect's own reading of the URL, handed to whichever driver connects.
         args, options = parsed.get_dialect()().create_connect_args(parsed)
         options["timeout"] = BUSY_TIMEOUT_MS / 1000
-        engine = create_async_engine(
-            url, async_creator=partial(sqlite_driver.connect, *args, **options), **kwargs
-        )
+        if sqlite_driver_setting(sqlite_driver_name) == "fast":
+            kwargs["async_creator"] = partial(sqlite_driver.connect, *args, **options)
+        else:
+            kwargs["connect_args"] = {**options, **kwargs.get("connect_args", {})}
+        engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine

@@ -1,5 +1,6 @@
 """The SQLite driver: one hop per statement, BEGIN carried by the first statement, and
-the usual DB-API results (rows, rowcount, lastrowid, RETURNING, errors, rollback)."""
+the usual DB-API results (rows, rowcount, lastrowid, RETURNING, errors, rollback) from
+it and from the stock aiosqlite adapter that SQLITE_DRIVER=stock selects instead."""
 
 from __future__ import annotations
 
@@ -14,12 +15,30 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.database import create_engine
+from storage import sqlite_driver
+from storage.crypto import Keyring
+from storage.database import create_engine, sqlite_driver_setting
+from storage.uow import Database
+
+
+async def driver_class(engine: AsyncEngine) -> type:
+    """The class of the connection the engine's driver hands SQLAlchemy's adapter."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        return type(raw.driver_connection)
+
+
+@pytest.fixture(params=["fast", "stock"])
+def driver(request: pytest.FixtureRequest) -> str:
+    """Ours, and SQLAlchemy's own adapter: the same DB-API results from both."""
+    return str(request.param)
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+async def engine(driver: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", sqlite_driver_name=driver
+    )
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
     yield engine
@@ -40,6 +59,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
+@pytest.mark.parametrize("driver", ["fast"])
 async def test_a_transaction_costs_one_hop_per_statement_and_one_to_commit(
     engine: AsyncEngine, hops: list[str]
 ) -> None:
@@ -78,12 +98,14 @@ async def test_a_failed_statement_rolls_back_the_whole_transaction(engine: Async
 
 
 async def test_a_lock_held_by_another_process_is_an_error_not_a_hang(
-    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, driver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A CLI command holding the write lock: BEGIN IMMEDIATE (sent with the first
     # statement) waits out the busy timeout on the driver's thread, then fails cleanly.
     monkeypatch.setattr("storage.database.BUSY_TIMEOUT_MS", 200)
-    impatient = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    impatient = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", sqlite_driver_name=driver
+    )
     other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -97,3 +119,32 @@ async def test_a_lock_held_by_another_process_is_an_error_not_a_hang(
         await conn.execute(text("INSERT INTO t (v) VALUES ('after')"))
         assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["after"]
     await impatient.dispose()
+
+
+async def test_sqlite_driver_setting_picks_the_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'setting.db'}"
+    for setting, expected in (("", sqlite_driver.Connection), ("fast", sqlite_driver.Connection)):
+        monkeypatch.setenv("SQLITE_DRIVER", setting)
+        engine = create_engine(url)
+        assert await driver_class(engine) is expected
+        await engine.dispose()
+    monkeypatch.setenv("SQLITE_DRIVER", "stock")
+    engine = create_engine(url)
+    assert await driver_class(engine) is aiosqlite.Connection  # SQLAlchemy's own adapter
+    await engine.dispose()
+    monkeypatch.setenv("SQLITE_DRIVER", "fastest")
+    with pytest.raises(ValueError, match="SQLITE_DRIVER must be one of fast, stock"):
+        create_engine(url)
+
+
+async def test_the_suite_runs_on_the_driver_the_setting_names(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    # CI runs the SQLite tests a second time with SQLITE_DRIVER=stock: this proves that
+    # run really is on the stock path and not on ours again. Built as conftest's `db` is.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/test.db", keyring)
+    expected = {"fast": sqlite_driver.Connection, "stock": aiosqlite.Connection}
+    assert await driver_class(db.engine) is expected[sqlite_driver_setting()]
+    await db.dispose()
