@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import BotRuntime
 from bot.config import load_settings
+from core.clock import SystemClock
 from delivery.flood import ScaledTimer
 from delivery.sender import Outgoing, enqueue
 from delivery.text import render
-from services.clock import SystemClock
 from tests.fakes import FakeBotAPI
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import insert, select
 from bench.common import bench_settings
 from bench.throughput import FIRST_USER, _drive, seed
 from bot.app import BotRuntime
-from services.clock import SystemClock
+from core.clock import SystemClock
 from storage.crypto import Keyring
 from storage.models import Case, ThreadMessage
 from storage.types import new_uid

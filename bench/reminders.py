@@ -29,9 +29,9 @@ from sqlalchemy import insert
 from bench.common import b64, bench_settings
 from bot.app import BotRuntime
 from bot.config import load_settings
+from core.clock import FakeClock
 from delivery.flood import ScaledTimer
 from handlers.appointments import dispatch_reminders
-from services.clock import FakeClock
 from storage.crypto import Keyring
 from storage.models import Person, Reminder, Role
 from storage.types import new_uid
@@ -138,7 +138,7 @@ async def drain(due: int, people: int, scale: float) -> dict[str, float]:
             runtime = BotRuntime(settings, clock=FakeClock(NOW), poll_timeout=1, timer=timer)
             started = timer.monotonic()
             await runtime.start()  # start-up dispatches what is due
-            while await dispatch_reminders(runtime.services):
+            while await dispatch_reminders(runtime.resources):
                 pass
             await runtime.drained(timeout=due / 20 / scale + 120)
             elapsed = timer.monotonic() - started

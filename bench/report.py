@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, text
 
-from services.clock import FakeClock
+from core.clock import FakeClock
 from services.report_render import render
 from services.reports import build_report
 from storage.crypto import Keyring

@@ -36,7 +36,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.common import bench_settings
 from bot.app import BotRuntime
-from services.clock import SystemClock
+from core.clock import SystemClock
 from storage.crypto import Keyring
 from storage.models import Case, Person, PersonStatus, ReferrerDetails, Role, ThreadMessage
 from storage.types import new_uid

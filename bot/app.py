@@ -26,6 +26,7 @@ from bot.config import ConfigError, Settings, StartupError
 from bot.health import HealthServer
 from bot.leadership import AdvisoryLock, Leadership, SoleProcess, asyncpg_connector
 from bot.webhook import WebhookServer
+from core.clock import Clock, SystemClock
 from delivery.flood import FloodControl, Timer
 from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
@@ -44,13 +45,12 @@ from handlers import (
 )
 from handlers.base import (
     Conversation,
-    Services,
+    Resources,
     conversation_router,
     frames_only,
-    services_of,
+    resources_of,
 )
 from monitoring.metrics import DeliveryCounts, Metrics
-from services.clock import Clock, SystemClock
 from services.retention import PurgeResult, purge
 from storage.audit import chain_head
 from storage.crypto import Keyring
@@ -84,7 +84,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer()
-            await services_of(context).sender.send_direct(
+            await resources_of(context).sender.send_direct(
                 update.effective_chat.id, texts.SOMETHING_WENT_WRONG
             )
         except TelegramError as exc:
@@ -343,7 +343,7 @@ class BotRuntime:
             liveness=self.leadership.liveness,
         )
         self.sender = Sender(self.application.bot, self.flood, self.dispatcher.wake)
-        self.services = Services(
+        self.resources = Resources(
             db=self.db,
             clock=self.clock,
             sender=self.sender,
@@ -356,7 +356,7 @@ class BotRuntime:
             metrics=self.metrics,
             ack_sla=settings.ACK_SLA,
         )
-        self.application.bot_data["services"] = self.services
+        self.application.bot_data["resources"] = self.resources
         self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
         for group, handler in [
             *common.handlers(),
@@ -441,14 +441,14 @@ class BotRuntime:
         async with _explained(lambda exc: database_problem(self.settings.DATABASE_URL, exc)):
             await self.db.migrate()
         await self.application.start()
-        if not self.services.bot_username:
-            self.services.bot_username = self.application.bot.username
+        if not self.resources.bot_username:
+            self.resources.bot_username = self.application.bot.username
         await common.set_menu(self.application.bot, None, None)
         # Messages committed before a crash go out first; then stored updates are handled.
         # Every process sends: outbox rows are claimed one by one (SKIP LOCKED).
         await self.dispatcher.start()
         # Reminders that fell due while the bot was down: sent if < 6 h late, else missed.
-        await appointments.dispatch_reminders(self.services)
+        await appointments.dispatch_reminders(self.resources)
         await log_audit_head(self.db)
         jobs.schedule(self.scheduler, self)
         self.scheduler.start()

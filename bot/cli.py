@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.logs import setup_logging
-from services.clock import SystemClock
+from core.clock import SystemClock
 from storage.crypto import Keyring
 
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 from bot.config import ConfigError, StartupError
+from core.clock import Clock
 from monitoring.metrics import DatabaseState, Metrics
-from services.clock import Clock
 from storage.uow import Database
 
 log = logging.getLogger(__name__)

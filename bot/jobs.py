@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
+from core.clock import Clock
 from handlers.appointments import dispatch_reminders
 from handlers.base import expire_conversations, frames_only
 from handlers.queries import run_escalations
-from services.clock import Clock
 from services.retention import PurgeResult, Skipped, last_purge, purge_once
 from storage.uow import Database
 
@@ -51,15 +51,15 @@ async def expire_if_holder(runtime: BotRuntime) -> int:
     # handling of that user's next answer.
     if not runtime.leadership.is_holder:
         return 0
-    return await expire_conversations(runtime.services)
+    return await expire_conversations(runtime.resources)
 
 
 async def _reminders(runtime: BotRuntime) -> int:
-    return await dispatch_reminders(runtime.services)
+    return await dispatch_reminders(runtime.resources)
 
 
 async def _escalations(runtime: BotRuntime) -> int:
-    return await run_escalations(runtime.services, runtime.settings.ACK_SLA)
+    return await run_escalations(runtime.resources, runtime.settings.ACK_SLA)
 
 
 async def _audit_head(runtime: BotRuntime) -> object:

@@ -33,7 +33,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def _dates(turn: Turn) -> tuple[date, date] | None:
     """The period asked for: none (the last 30 days), one date (to today), or two."""
-    today = turn.now.astimezone(turn.services.timezone).date()
+    today = turn.now.astimezone(turn.resources.timezone).date()
     if len(turn.args) > 2 or not all(_DATE.fullmatch(a) for a in turn.args):
         return None
     try:
@@ -100,7 +100,7 @@ async def stats_command(turn: Turn) -> None:
         turn.say(T.STATS_USAGE)
         return
     report = await svc.build_report(
-        turn.uow, turn.services.clock, turn.services.timezone, turn.services.ack_sla, *span
+        turn.uow, turn.resources.clock, turn.resources.timezone, turn.resources.ack_sla, *span
     )
     await turn.uow.audit.record(
         turn.now,
@@ -126,7 +126,7 @@ async def pending_command(turn: Turn) -> None:
         return
     more = render(T.PENDING_MORE, shown=len(referrers)) if count > len(referrers) else ""
     turn.say(render(T.PENDING_HEADER, count=count, more=more))
-    tz = turn.services.timezone
+    tz = turn.resources.timezone
     for referrer in referrers:
         card = await reg.load_card(turn.uow, referrer)
         if card is None:

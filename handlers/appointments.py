@@ -15,7 +15,7 @@ from handlers import texts
 from handlers.base import (
     END,
     Conversation,
-    Services,
+    Resources,
     Turn,
     active_in,
     choice_button,
@@ -106,26 +106,26 @@ INVITE_MADE = "Give this one-time link to the patient of {ref} (valid 14 days, s
 NOT_ALLOWED = "Only the named clinician, the deputy or an administrator can do that for {ref}."
 
 
-def reminder_text(appointment: Appointment, services: Services) -> Html:
-    local = appointment.starts_at.astimezone(services.timezone)
+def reminder_text(appointment: Appointment, resources: Resources) -> Html:
+    local = appointment.starts_at.astimezone(resources.timezone)
     return render(
         "⏰ <b>Appointment reminder</b>\n{kind}\n{when}\n{where}\n\nService phone: {phone}",
         kind=svc.KINDS.get(appointment.kind, appointment.kind),
         when=local.strftime("%A %d %B %Y at %H:%M"),
         where=appointment.location or "",
-        phone=services.service_phone,
+        phone=resources.service_phone,
     )
 
 
-def describe(appointment: Appointment, services: Services) -> str:
-    local = appointment.starts_at.astimezone(services.timezone)
+def describe(appointment: Appointment, resources: Resources) -> str:
+    local = appointment.starts_at.astimezone(resources.timezone)
     return (
         f"{svc.KINDS.get(appointment.kind, appointment.kind)}, "
         f"{local.strftime('%a %d %b %Y %H:%M')}, {appointment.location}"
     )
 
 
-def ics_for(appointment: Appointment, services: Services, now: datetime) -> tuple[str, bytes]:
+def ics_for(appointment: Appointment, resources: Resources, now: datetime) -> tuple[str, bytes]:
     from datetime import timedelta
 
     data = appointment_ics(
@@ -134,8 +134,8 @@ def ics_for(appointment: Appointment, services: Services, now: datetime) -> tupl
         duration=timedelta(hours=1),
         summary=f"Sarcoma service: {svc.KINDS.get(appointment.kind, appointment.kind)}",
         location=appointment.location or "",
-        description=f"Service phone: {services.service_phone}",
-        tz=services.timezone,
+        description=f"Service phone: {resources.service_phone}",
+        tz=resources.timezone,
         now=now,
         sequence=int((appointment.updated_at or appointment.created_at).timestamp()) % 100000,
         cancelled=appointment.status == "cancelled",
@@ -166,7 +166,7 @@ async def invite_patient(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if case is None or turn.person is None:
             return
         token = await svc.create_patient_invite(turn.uow, case, turn.person, turn.now)
-        link = invite_link(turn.services.bot_username or "bot", token)
+        link = invite_link(turn.resources.bot_username or "bot", token)
         turn.say(render(INVITE_MADE, ref=case.ref, link=link), case_id=case.id)
 
     await run_turn(update, context, body)
@@ -201,7 +201,7 @@ async def got_consent(turn: Turn) -> str:
     """Record consent or refusal; tell the named clinician."""
     if turn.choice not in ("yes", "no"):
         return turn.again(texts.PLEASE_USE_BUTTONS)
-    s = turn.services
+    s = turn.resources
     result = await svc.record_consent(
         turn.uow,
         turn.data["invite_id"],
@@ -271,7 +271,7 @@ async def got_kind(turn: Turn) -> str:
 
 async def ask_when(turn: Turn) -> None:
     """Date and time, or the next one-stop clinic."""
-    found = case_svc.next_clinic(await turn.uow.clinics.all(), turn.now, turn.services.timezone)
+    found = case_svc.next_clinic(await turn.uow.clinics.all(), turn.now, turn.resources.timezone)
     buttons = None
     if found is not None:
         turn.data["next_clinic"] = found[0].strftime("%Y-%m-%d %H:%M")
@@ -283,7 +283,7 @@ async def ask_when(turn: Turn) -> None:
 async def got_when(turn: Turn) -> str:
     """A future date and time in the service time zone."""
     text = turn.data.get("next_clinic") if turn.choice == "next" else turn.text
-    when = svc.parse_local(text or "", turn.services.timezone)
+    when = svc.parse_local(text or "", turn.resources.timezone)
     if when is None:
         return turn.again(
             "Please type the date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-07 09:30."
@@ -333,7 +333,7 @@ async def got_location(turn: Turn) -> str:
 async def ask_confirm(turn: Turn) -> None:
     """The appointment with Confirm / Edit / Cancel."""
     turn.data["editing"] = False
-    local = datetime.fromisoformat(turn.data["starts_at"]).astimezone(turn.services.timezone)
+    local = datetime.fromisoformat(turn.data["starts_at"]).astimezone(turn.resources.timezone)
     turn.say(
         render(
             "<b>Please check the appointment for C-{case}</b>\n{kind}\n{when}\n{where}",
@@ -355,7 +355,7 @@ async def got_confirm(turn: Turn) -> str:
     case = await _staff_case(turn, f"C-{turn.data['case_id']}")
     if case is None or turn.person is None:
         return END
-    s = turn.services
+    s = turn.resources
     appointment, patient = await svc.book(
         turn.uow,
         case,
@@ -382,10 +382,10 @@ async def _send_ics(
         message = message_to(
             person,
             render(
-                "{h} ({ref}): {d}", h=heading, ref=case.ref, d=describe(appointment, turn.services)
+                "{h} ({ref}): {d}", h=heading, ref=case.ref, d=describe(appointment, turn.resources)
             ),
             case_id=case.id,
-            document=ics_for(appointment, turn.services, turn.now),
+            document=ics_for(appointment, turn.resources, turn.now),
         )
         if message is not None:
             turn.replies.append(message)
@@ -402,10 +402,10 @@ async def appointments_command(update: Update, context: ContextTypes.DEFAULT_TYP
         if has_role(person, [Role.PATIENT]):
             assert person is not None
             items = await svc.upcoming(turn.uow, person.case_id or 0, turn.now)
-            lines = [describe(a, turn.services) for a in items] or ["No upcoming appointments."]
+            lines = [describe(a, turn.resources) for a in items] or ["No upcoming appointments."]
             turn.say(
                 "\n".join(
-                    ["Your appointments:", *lines, f"Service phone: {turn.services.service_phone}"]
+                    ["Your appointments:", *lines, f"Service phone: {turn.resources.service_phone}"]
                 )
             )
             return
@@ -417,7 +417,7 @@ async def appointments_command(update: Update, context: ContextTypes.DEFAULT_TYP
             turn.say(f"{case.ref} has no upcoming appointments.", case_id=case.id)
         for a in items:
             turn.say(
-                describe(a, turn.services),
+                describe(a, turn.resources),
                 [[Button("Move", data=f"ap:m:{a.id}"), Button("Cancel", data=f"ap:c:{a.id}")]],
                 case_id=case.id,
             )
@@ -443,7 +443,7 @@ async def appointment_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE
             return
         assert turn.person is not None
         patient = await svc.cancel(turn.uow, appointment, turn.person, turn.now)
-        turn.say(render("Cancelled: {d}", d=describe(appointment, turn.services)), case_id=case.id)
+        turn.say(render("Cancelled: {d}", d=describe(appointment, turn.resources)), case_id=case.id)
         await _send_ics(turn, appointment, case, patient, "Appointment cancelled")
 
     await run_turn(update, context, body)
@@ -457,7 +457,7 @@ async def ask_move_when(turn: Turn) -> None:
 @moving.step(MOVE_WHEN, ask_move_when)
 async def got_move_when(turn: Turn) -> str:
     """Move the appointment and its reminders; tell patient and referrer."""
-    when = svc.parse_local(turn.text or "", turn.services.timezone)
+    when = svc.parse_local(turn.text or "", turn.resources.timezone)
     if when is None:
         return turn.again("Please type the date and time as YYYY-MM-DD HH:MM.")
     if when <= turn.now:
@@ -473,7 +473,7 @@ async def got_move_when(turn: Turn) -> str:
             "That appointment has been cancelled meanwhile: nothing was moved.", case_id=case.id
         )
         return END
-    s = turn.services
+    s = turn.resources
     patient = await svc.move(
         turn.uow,
         appointment,
@@ -509,7 +509,7 @@ async def reminder_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         from storage.models import ThreadMessage
 
         appointment = await turn.uow.session.get(Appointment, reminder.appointment_id)
-        what = describe(appointment, turn.services) if appointment else "appointment"
+        what = describe(appointment, turn.resources) if appointment else "appointment"
         if action == "y":
             turn.uow.session.add(
                 ThreadMessage(
@@ -560,7 +560,7 @@ async def got_reason(turn: Turn) -> str:
             query_id=routed.query.id,
         )
     turn.say(
-        f"Thank you. Your clinician has been told. Service phone: {turn.services.service_phone}"
+        f"Thank you. Your clinician has been told. Service phone: {turn.resources.service_phone}"
     )
     return END
 
@@ -615,7 +615,7 @@ async def followup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 "please send it again, shorter."
             )
             return
-        due = svc.followup_due(today(turn), int(turn.args[1]), turn.services.timezone)
+        due = svc.followup_due(today(turn), int(turn.args[1]), turn.resources.timezone)
         turn.uow.session.add(
             Reminder(
                 kind="followup",
@@ -628,7 +628,7 @@ async def followup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             )
         )
         await turn.uow.audit.record(turn.now, turn.person.ref, "followup.set", case.ref)
-        local = due.astimezone(turn.services.timezone)
+        local = due.astimezone(turn.resources.timezone)
         turn.say(
             f"Follow-up reminder for {case.ref} set for {local:%A %d %B %Y %H:%M}.",
             case_id=case.id,
@@ -637,13 +637,13 @@ async def followup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await run_turn(update, context, body)
 
 
-async def dispatch_reminders(services: Services) -> int:
+async def dispatch_reminders(resources: Resources) -> int:
     """Scheduled: queue due reminders in the same transaction that marks them."""
-    now = services.clock.now()
-    async with services.db.uow() as uow:
+    now = resources.clock.now()
+    async with resources.db.uow() as uow:
         claimed = await svc.claim_due(uow, now)
         for item in claimed:
-            message = _reminder_message(item, services)
+            message = _reminder_message(item, resources)
             if item.missed and item.case is not None and item.case.named_clinician_id:
                 named = await uow.people.get(item.case.named_clinician_id)
                 if named:
@@ -657,14 +657,14 @@ async def dispatch_reminders(services: Services) -> int:
                         case_id=item.case.id,
                     )
             if message is not None:
-                services.sender.enqueue(uow, message, now)
+                resources.sender.enqueue(uow, message, now)
         await uow.commit()
     if claimed:
-        services.sender.wake()
+        resources.sender.wake()
     return len(claimed)
 
 
-def _reminder_message(item: svc.DueReminder, services: Services) -> Outgoing | None:
+def _reminder_message(item: svc.DueReminder, resources: Resources) -> Outgoing | None:
     if item.missed or item.reminder.status != "sent" or item.recipient is None:
         return None
     if item.reminder.kind == "followup":
@@ -681,7 +681,7 @@ def _reminder_message(item: svc.DueReminder, services: Services) -> Outgoing | N
         return None
     return message_to(
         item.recipient,
-        reminder_text(item.appointment, services),
+        reminder_text(item.appointment, resources),
         [
             [
                 Button("I will attend", data=f"rm:y:{item.reminder.id}"),

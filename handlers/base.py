@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from core.clock import Clock
 from delivery.sender import Button, Keyboard, Outgoing, Sender, to_person
 from delivery.text import Html, render
 from handlers import texts
 from handlers.menus import menu_key, set_menu
 from monitoring.metrics import Metrics
-from services.clock import Clock
 from storage.models import Person, PersonStatus, Role
 from storage.uow import Database, UnitOfWork
 
@@ -37,8 +37,8 @@ CONVERSATION_PREFIX = "cv:"
 
 
 @dataclass
-class Services:
-    """What handlers need from the running bot, placed in `bot_data["services"]`."""
+class Resources:
+    """What handlers need from the running bot, placed in `bot_data["resources"]`."""
 
     db: Database
     clock: Clock
@@ -53,9 +53,9 @@ class Services:
     ack_sla: timedelta = timedelta(hours=4)  # for /stats: when an open query is overdue
 
 
-def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    """The running bot's services."""
-    return context.application.bot_data["services"]
+def resources_of(context: ContextTypes.DEFAULT_TYPE) -> Resources:
+    """The running bot's resources."""
+    return context.application.bot_data["resources"]
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Turn:
     """One update being handled: who, what they sent, a unit of work, queued replies."""
 
     update: Update
-    services: Services
+    resources: Resources
     uow: UnitOfWork
     person: Person | None
     user_id: int
@@ -353,37 +353,37 @@ async def run_turn(
     label: str | None = None,
 ) -> None:
     """Handle one update in one transaction, then send the replies it queued."""
-    services = services_of(context)
+    resources = resources_of(context)
     user = update.effective_user
     chat = update.effective_chat
     if user is None or chat is None:
         return
     # Handlers define their body inside themselves: the outer name is the handler's.
     name = label or body.__qualname__.split(".<locals>")[0]
-    with services.metrics.handler_seconds.labels(name).time():
-        await _turn(update, services, user.id, chat.id, body)
+    with resources.metrics.handler_seconds.labels(name).time():
+        await _turn(update, resources, user.id, chat.id, body)
 
 
 async def _turn(
     update: Update,
-    services: Services,
+    resources: Resources,
     user_id: int,
     chat_id: int,
     body: Callable[[Turn], Awaitable[None]],
 ) -> None:
-    async with services.db.uow() as uow:
+    async with resources.db.uow() as uow:
         person = await uow.people.by_telegram_id(user_id)
         if person is not None and not person.reachable:
             # Writing to the bot is how someone who blocked it becomes reachable again.
             person.reachable, person.unreachable_since = True, None
         turn = Turn(
             update=update,
-            services=services,
+            resources=resources,
             uow=uow,
             person=person,
             user_id=user_id,
             chat_id=chat_id,
-            now=services.clock.now(),
+            now=resources.clock.now(),
         )
         try:
             await body(turn)
@@ -399,19 +399,19 @@ async def _turn(
             await uow.session.rollback()
             if update.callback_query is not None:
                 await update.callback_query.answer()
-            await services.sender.send_direct(chat_id, texts.SOMETHING_WENT_WRONG)
+            await resources.sender.send_direct(chat_id, texts.SOMETHING_WENT_WRONG)
             raise ApplicationHandlerStop from None
         for reply in turn.replies:
-            services.sender.enqueue(uow, reply, turn.now)
+            resources.sender.enqueue(uow, reply, turn.now)
         await uow.commit()
     for menu_chat, key in turn.menus.items():
         # Awaited, not a background task: the next update of this user sees the new menu.
-        await set_menu(services.sender.bot, menu_chat, key)
+        await set_menu(resources.sender.bot, menu_chat, key)
     if update.callback_query is not None:
         notice = turn.notice[:200] if turn.notice else None
         await update.callback_query.answer(notice, show_alert=bool(notice))
     if turn.replies:
-        services.sender.wake()
+        resources.sender.wake()
 
 
 TurnBody = Callable[[Turn], Awaitable[None]]
@@ -467,7 +467,7 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
     Runs before every other handler. Commands are left to their own handlers, so
     `/help` or `/cancel` work in the middle of a conversation.
     """
-    services = services_of(context)
+    resources = resources_of(context)
     user = update.effective_user
     message = update.message
     query = update.callback_query
@@ -479,7 +479,7 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
         return  # commands go to their handlers (which may end or restart the conversation)
     if message is None and query is None:
         return
-    async with services.db.uow() as uow:
+    async with resources.db.uow() as uow:
         row = await uow.conversations.get(user.id)
         found = (row.name, row.state, row.data) if row else None
     if found is None:
@@ -488,7 +488,7 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
             raise ApplicationHandlerStop
         return
     name, state, raw = found
-    conversation = services.conversations.get(name)
+    conversation = resources.conversations.get(name)
     if conversation is None:
         return
 
@@ -500,16 +500,16 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
     raise ApplicationHandlerStop
 
 
-async def expire_conversations(services: Services) -> int:
+async def expire_conversations(resources: Resources) -> int:
     """End conversations idle past their time and tell the user (runs after restarts too)."""
-    now = services.clock.now()
+    now = resources.clock.now()
     expired = 0
-    async with services.db.uow() as uow:
+    async with resources.db.uow() as uow:
         for row in await uow.conversations.expired(now):
-            conversation = services.conversations.get(row.name)
+            conversation = resources.conversations.get(row.name)
             notice = conversation.on_timeout if conversation else texts.CONVERSATION_TIMED_OUT
             person = await uow.people.by_telegram_id(row.telegram_user_id)
-            services.sender.enqueue(
+            resources.sender.enqueue(
                 uow,
                 Outgoing(
                     row.telegram_user_id,
@@ -524,5 +524,5 @@ async def expire_conversations(services: Services) -> int:
             expired += 1
         await uow.commit()
     if expired:
-        services.sender.wake()
+        resources.sender.wake()
     return expired

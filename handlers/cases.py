@@ -63,7 +63,7 @@ ROLE_COMMANDS[Role.ADMIN] += [
 
 
 def today(turn: Turn) -> date:
-    return turn.now.astimezone(turn.services.timezone).date()
+    return turn.now.astimezone(turn.resources.timezone).date()
 
 
 def _after(turn: Turn, state: str) -> str:
@@ -261,7 +261,7 @@ def contact_suffix(person: Person | None) -> Html:
 
 
 async def clinic_line(turn: Turn) -> str:
-    found = svc.next_clinic(await turn.uow.clinics.all(), turn.now, turn.services.timezone)
+    found = svc.next_clinic(await turn.uow.clinics.all(), turn.now, turn.resources.timezone)
     if found is None:
         return T.NO_CLINIC
     start, clinic = found
@@ -388,7 +388,7 @@ async def case_view(turn: Turn, case: Case) -> Html:
         return person.name or "—" if person else "—"
 
     lines = []
-    tz = turn.services.timezone
+    tz = turn.resources.timezone
     assert turn.person is not None
     messages, left_out = await svc.thread_for(turn.uow, turn.person, case)
     for message in messages:
@@ -435,7 +435,7 @@ async def cases_command(turn: Turn) -> None:
     if not cases:
         turn.say(T.NO_OPEN_CASES)
         return
-    tz = turn.services.timezone
+    tz = turn.resources.timezone
     lines = [
         render(
             T.CASE_LINE,

@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from delivery.text import Html, render
 from handlers import texts
-from handlers.base import Turn, run_turn, services_of
+from handlers.base import Turn, resources_of, run_turn
 from handlers.menus import commands_for, menu_key
 from handlers.menus import set_menu as set_menu  # bot/app.py sets the default menu with it
 from services.invites import Redeemed, redeem_invite
@@ -43,7 +43,7 @@ async def leave_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if member is not None and member.new_chat_member.status in ("left", "kicked"):
         raise ApplicationHandlerStop  # already out: nothing to say
     if chat.type != ChatType.CHANNEL:
-        await services_of(context).sender.send_direct(chat.id, texts.PRIVATE_ONLY)
+        await resources_of(context).sender.send_direct(chat.id, texts.PRIVATE_ONLY)
     try:
         await context.bot.leave_chat(chat.id)
     except TelegramError as exc:
@@ -101,7 +101,7 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain what is stored."""
 
     async def body(turn: Turn) -> None:
-        turn.say(render(texts.PRIVACY, phone=turn.services.service_phone))
+        turn.say(render(texts.PRIVACY, phone=turn.resources.service_phone))
 
     await run_turn(update, context, body)
 

@@ -24,7 +24,7 @@ from handlers import texts
 from handlers.base import (
     END,
     Conversation,
-    Services,
+    Resources,
     Turn,
     choice_button,
     for_roles,
@@ -302,7 +302,7 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
         question=messages[0].body or "" if messages else "",
         entries=entries,
         resolved_at=turn.now,
-        timezone=turn.services.timezone,
+        timezone=turn.resources.timezone,
     )
     # Rendering takes a noticeable fraction of a second for long threads: off the loop.
     pdf = await asyncio.to_thread(advice_pdf, summary)
@@ -455,7 +455,7 @@ async def queue_command(turn: Turn) -> None:
     if not queue:
         turn.say(T.QUEUE_EMPTY)
         return
-    tz = turn.services.timezone
+    tz = turn.resources.timezone
     lines = [
         render(
             T.QUEUE_LINE,
@@ -497,10 +497,10 @@ async def back_command(turn: Turn) -> None:
     turn.say(T.BACK)
 
 
-async def run_escalations(services: Services, sla: timedelta) -> int:
+async def run_escalations(resources: Resources, sla: timedelta) -> int:
     """Scheduled: escalate unacknowledged queries, each step once (also after restarts)."""
-    now: datetime = services.clock.now()
-    async with services.db.uow() as uow:
+    now: datetime = resources.clock.now()
+    async with resources.db.uow() as uow:
         done = await qsvc.escalate_due(uow, now, sla)
         for item in done:
             query, case = item.query, item.case
@@ -537,11 +537,11 @@ async def run_escalations(services: Services, sla: timedelta) -> int:
                     )
                     message = message_to(person, body, case_id=case.id, query_id=query.id)
                 if message is not None:
-                    services.sender.enqueue(uow, message, now)
+                    resources.sender.enqueue(uow, message, now)
             log.info("%s escalated to level %s", query.ref, item.level)
         await uow.commit()
     if done:
-        services.sender.wake()
+        resources.sender.wake()
     return len(done)
 
 

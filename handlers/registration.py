@@ -244,7 +244,7 @@ async def got_summary(turn: Turn) -> str:
                 ref=result.person.id,
                 card=render_card(card),
                 warning=_warning(card),
-                when=turn.now.astimezone(turn.services.timezone).strftime("%d %b %Y %H:%M"),
+                when=turn.now.astimezone(turn.resources.timezone).strftime("%d %b %Y %H:%M"),
             ),
             [
                 [

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from services.clock import Clock
+from core.clock import Clock
 from storage.models import Case, Person, Role
 from storage.reports import ReportRepository, Window
 from storage.uow import UnitOfWork

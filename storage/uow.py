@@ -15,6 +15,8 @@ from storage.audit import AuditLog
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, migrate, session_factory
 from storage.repositories import (
+    AppointmentRepository,
+    CaseRepository,
     CentreRepository,
     ClinicRepository,
     ConversationRepository,
@@ -22,6 +24,7 @@ from storage.repositories import (
     InviteRepository,
     OutboxRepository,
     PeopleRepository,
+    QueryRepository,
     SentMessageRepository,
     StatusRepository,
 )
@@ -68,6 +71,9 @@ class UnitOfWork:
         self.sent_messages = SentMessageRepository(self.session, keyring)
         self.outbox = OutboxRepository(self.session, keyring)
         self.status = StatusRepository(self.session, keyring)
+        self.cases = CaseRepository(self.session, keyring)
+        self.queries = QueryRepository(self.session, keyring)
+        self.appointments = AppointmentRepository(self.session, keyring)
         self.audit = AuditLog(self.session, keyring)
         return self
 

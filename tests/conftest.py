@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.clock import FakeClock
+from core.clock import FakeClock
 from storage.crypto import Keyring
 from storage.database import sqlite_driver_setting
 from storage.uow import Database

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from services.clock import FakeClock
+from core.clock import FakeClock
 from services.directory import (
     DirectoryProblem,
     DirectoryRejected,

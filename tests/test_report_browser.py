@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.clock import FakeClock
+from core.clock import FakeClock
 from services.report_render import render
 from services.reports import build_report
 from storage.crypto import Keyring

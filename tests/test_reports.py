@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.clock import FakeClock
 from services import cases as case_svc
 from services import queries as query_svc
 from services.cases import CaseDraft
-from services.clock import FakeClock
 from services.report_render import render
 from services.reports import PeriodError, build_report, percentile, period
 from storage.models import Role

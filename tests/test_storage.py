@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from services.clock import FakeClock
+from core.clock import FakeClock
 from storage.audit import verify_chain
 from storage.crypto import DecryptionError, Keyring
 from storage.models import AuditEntry, Case, Person, ReferrerDetails, Role

@@ -10,8 +10,8 @@ import pytest
 
 from bot.app import BotRuntime
 from bot.config import Settings, load_settings
+from core.clock import FakeClock
 from handlers.base import Conversation
-from services.clock import FakeClock
 from storage.crypto import Keyring
 from tests.fakes import FakeBotAPI
 

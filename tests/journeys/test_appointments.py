@@ -92,11 +92,11 @@ async def test_enrol_book_remind_and_answer(bot: Harness) -> None:
         datetime(2026, 11, 29, 9, 0, tzinfo=UTC),
         datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
     ]
-    services = bot.runtime.services  # type: ignore[union-attr]
-    assert await dispatch_reminders(services) == 0
+    resources = bot.runtime.resources  # type: ignore[union-attr]
+    assert await dispatch_reminders(resources) == 0
     bot.clock.set(datetime(2026, 11, 29, 9, 0, 30, tzinfo=UTC))
-    assert await dispatch_reminders(services) == 1
-    assert await dispatch_reminders(services) == 0  # never twice
+    assert await dispatch_reminders(resources) == 1
+    assert await dispatch_reminders(resources) == 0  # never twice
     await bot.runtime.drained()  # type: ignore[union-attr]
     reminder = patient.last()
     assert (
@@ -105,7 +105,7 @@ async def test_enrol_book_remind_and_answer(bot: Harness) -> None:
     assert patient.buttons() == ["I will attend", "I can't attend"]
     assert "noted that you will attend" in await press(bot, patient, "I will attend")
     bot.clock.set(datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
-    assert await dispatch_reminders(services) == 1
+    assert await dispatch_reminders(resources) == 1
     await bot.runtime.drained()  # type: ignore[union-attr]
     await press(bot, patient, "I can't attend")
     await say(bot, patient, "My car broke down & the bus <is> cancelled")
@@ -156,7 +156,7 @@ async def test_move_cancel_and_stop(bot: Harness) -> None:
     assert await _due(bot) == []
     bot.clock.set(datetime(2026, 11, 30, 8, 30, tzinfo=UTC))
     before = len(patient.messages())
-    await dispatch_reminders(bot.runtime.services)  # type: ignore[union-attr]
+    await dispatch_reminders(bot.runtime.resources)  # type: ignore[union-attr]
     await bot.runtime.drained()  # type: ignore[union-attr]
     assert len(patient.messages()) == before
 
@@ -234,7 +234,7 @@ async def test_reminder_claimed_before_a_crash_is_sent_after_restart(bot: Harnes
     await bot.runtime.drained()  # type: ignore[union-attr]
     await bot.runtime.dispatcher.stop()  # type: ignore[union-attr]  # the sender dies first
     bot.clock.set(datetime(2026, 11, 29, 9, 1, tzinfo=UTC))
-    assert await dispatch_reminders(bot.runtime.services) == 1  # type: ignore[union-attr]
+    assert await dispatch_reminders(bot.runtime.resources) == 1  # type: ignore[union-attr]
     patient = bot.fake.user(PATIENT)
     assert "Appointment reminder" not in patient.last().plain
     await bot.restart()
@@ -249,12 +249,12 @@ async def test_blocked_patient_gets_nothing_more_and_the_clinician_is_told_once(
     await _book_one_stop(bot)
     await bot.runtime.drained()  # type: ignore[union-attr]
     bot.fake.block(PATIENT)
-    services = bot.runtime.services  # type: ignore[union-attr]
+    resources = bot.runtime.resources  # type: ignore[union-attr]
     bot.clock.set(datetime(2026, 11, 29, 9, 1, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await bot.runtime.drained()  # type: ignore[union-attr]
     bot.clock.set(datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await bot.runtime.drained()  # type: ignore[union-attr]
     notices = [t for t in bot.fake.user(JONES).texts() if "cannot be reached" in t]
     assert len(notices) == 1
@@ -274,11 +274,11 @@ async def test_followup_reminds_the_named_clinician_at_nine(bot: Harness) -> Non
     assert "limit is 1000" in too_long and "Nothing was set" in too_long
     set_ = await say(bot, jones, "/followup C-1 3 check the MRI & <biopsy> result")
     assert "Saturday 28 November 2026 09:00" in set_
-    services = bot.runtime.services  # type: ignore[union-attr]
+    resources = bot.runtime.resources  # type: ignore[union-attr]
     bot.clock.set(datetime(2026, 11, 28, 8, 59, tzinfo=UTC))
-    assert await dispatch_reminders(services) == 0
+    assert await dispatch_reminders(resources) == 0
     bot.clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
-    assert await dispatch_reminders(services) == 1
+    assert await dispatch_reminders(resources) == 1
     await bot.runtime.drained()  # type: ignore[union-attr]
     assert "check the MRI & <biopsy> result" in jones.last().plain
     assert "Only the named clinician" in await say(

@@ -70,8 +70,8 @@ async def test_every_listed_audit_event_is_written(bot: Harness) -> None:
     await say(h, jones, "2026-12-10 14:30")
     await _book_one_stop(h)
     h.clock.set(datetime(2026, 12, 3, 14, 31, tzinfo=UTC))
-    services = h.runtime.services  # type: ignore[union-attr]
-    assert await dispatch_reminders(services) >= 1
+    resources = h.runtime.resources  # type: ignore[union-attr]
+    assert await dispatch_reminders(resources) >= 1
     await h.runtime.drained()  # type: ignore[union-attr]
     await press(h, patient, "I will attend")
     await say(h, jones, "/appointments C-1")

@@ -144,7 +144,7 @@ async def test_suspended_people_cannot_answer_or_reply_on_a_query(bot: Harness) 
 
 async def test_every_conversation_says_who_may_go_on(bot: Harness) -> None:
     """A conversation added later without a check of who may continue it fails here."""
-    conversations = bot.runtime.services.conversations  # type: ignore[union-attr]
+    conversations = bot.runtime.resources.conversations  # type: ignore[union-attr]
     assert len(conversations) >= 8
     unguarded = [name for name, c in conversations.items() if c.allowed is None]
     assert unguarded == []

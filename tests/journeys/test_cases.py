@@ -245,21 +245,21 @@ async def test_escalation_to_deputy_then_admins_each_once_across_a_restart(bot: 
     await say(bot, user, "Urgent: pathological fracture risk?")
     patel, admin = bot.fake.user(PATEL), bot.fake.user(ADMIN_A)
     sla = bot.settings.ACK_SLA
-    services = bot.runtime.services  # type: ignore[union-attr]
+    resources = bot.runtime.resources  # type: ignore[union-attr]
     before = len(patel.messages())
     bot.clock.advance(timedelta(hours=1, minutes=59))
-    assert await run_escalations(services, sla) == 0
+    assert await run_escalations(resources, sla) == 0
     bot.clock.advance(timedelta(minutes=2))
-    assert await run_escalations(services, sla) == 1
-    assert await run_escalations(services, sla) == 0
+    assert await run_escalations(resources, sla) == 1
+    assert await run_escalations(resources, sla) == 0
     await bot.runtime.drained()  # type: ignore[union-attr]
     assert len(patel.messages()) == before + 1 and "not been acknowledged" in patel.last().plain
     await bot.restart()
-    services = bot.runtime.services  # type: ignore[union-attr]
-    assert await run_escalations(services, sla) == 0
+    resources = bot.runtime.resources  # type: ignore[union-attr]
+    assert await run_escalations(resources, sla) == 0
     bot.clock.advance(timedelta(hours=2))
-    assert await run_escalations(services, sla) == 1
-    assert await run_escalations(services, sla) == 0
+    assert await run_escalations(resources, sla) == 1
+    assert await run_escalations(resources, sla) == 0
     await bot.runtime.drained()  # type: ignore[union-attr]
     escalations = [t for t in admin.texts() if "still unacknowledged" in t]
     assert len(escalations) == 1 and "Q-1" in escalations[0]

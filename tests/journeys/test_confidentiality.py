@@ -40,14 +40,14 @@ ANSWER = "Please do not biopsy; refer now."
 
 async def _remind_and_answer(h: Harness) -> None:
     """Both reminders of the booked one-stop clinic: one "will attend", one "can't"."""
-    services = h.runtime.services  # type: ignore[union-attr]
+    resources = h.runtime.resources  # type: ignore[union-attr]
     patient = h.fake.user(PATIENT)
     h.clock.set(datetime(2026, 11, 29, 9, 0, 30, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await h.runtime.drained()  # type: ignore[union-attr]
     await press(h, patient, "I will attend")
     h.clock.set(datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await h.runtime.drained()  # type: ignore[union-attr]
     await press(h, patient, "I can't attend")
     await say(h, patient, REASON)
@@ -140,7 +140,7 @@ async def _everything_once(h: Harness) -> None:
     """A journey through every feature that sends something, to every kind of user."""
     h.clock.set(START)
     await _directory(h)
-    services = h.runtime.services  # type: ignore[union-attr]
+    resources = h.runtime.resources  # type: ignore[union-attr]
     user, admin = h.fake.user(REFERRER), h.fake.user(ADMIN_A)
     jones, patel, khan = h.fake.user(JONES), h.fake.user(PATEL), h.fake.user(KHAN)
     # Registration and approval (nothing about patients).
@@ -198,9 +198,9 @@ async def _everything_once(h: Harness) -> None:
     await say(h, jones, "/followup C-1 3 check the MRI & <biopsy> result")
     # Three days on: the follow-up reminder; the unacknowledged query escalates twice.
     h.clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
-    await dispatch_reminders(services)
-    await run_escalations(services, h.settings.ACK_SLA)  # to the deputy
-    await run_escalations(services, h.settings.ACK_SLA)  # to the admins
+    await dispatch_reminders(resources)
+    await run_escalations(resources, h.settings.ACK_SLA)  # to the deputy
+    await run_escalations(resources, h.settings.ACK_SLA)  # to the admins
     await _remind_and_answer(h)
     await press(h, jones, "Reply")
     await say(h, jones, TO_PATIENT)
@@ -209,7 +209,7 @@ async def _everything_once(h: Harness) -> None:
     await h.handled(jones.press("Cancel", one_stop[-1].message_id))
     # The follow-up's reminders fall due while the bot is "down": marked missed.
     h.clock.set(datetime(2026, 12, 20, 9, 0, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await h.runtime.drained()  # type: ignore[union-attr]
     # Reallocation, closing, /stop, re-enrolment and erasure.
     await say(h, admin, "/allocate C-1 dr-jones dr-bone")

@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from services.clock import FakeClock
+from core.clock import FakeClock
 from storage.crypto import Keyring
 from storage.models import Case, Centre, Person, PersonStatus, Query, Role
 from tests.fakes import FakeBotAPI, FakeUser

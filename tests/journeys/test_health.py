@@ -73,7 +73,7 @@ async def test_reminder_figures_come_from_the_database(bot: Harness) -> None:
     text = (await _get(bot, "/metrics")).text
     assert _metric(text, "referral_bot_reminders_due") == 1
     assert bot.runtime is not None
-    assert await dispatch_reminders(bot.runtime.services) == 1
+    assert await dispatch_reminders(bot.runtime.resources) == 1
     await bot.runtime.drained()
     assert "One-stop clinic" in bot.fake.user(PATIENT).last().plain
     text = (await _get(bot, "/metrics")).text

@@ -229,9 +229,9 @@ async def test_idle_timeout_running_and_while_stopped(bot: Harness) -> None:
     user = bot.fake.user(REFERRER)
     await _answer_up_to(bot, user, "job_title", GOOD)
     bot.clock.advance(timedelta(minutes=29))
-    assert await expire_conversations(bot.runtime.services) == 0  # type: ignore[union-attr]
+    assert await expire_conversations(bot.runtime.resources) == 0  # type: ignore[union-attr]
     bot.clock.advance(timedelta(minutes=2))
-    assert await expire_conversations(bot.runtime.services) == 1  # type: ignore[union-attr]
+    assert await expire_conversations(bot.runtime.resources) == 1  # type: ignore[union-attr]
     await bot.runtime.drained()  # type: ignore[union-attr]
     assert "closed after 30 minutes" in user.last().plain
 

@@ -88,13 +88,13 @@ async def test_close_then_purge_removes_bodies_and_keeps_counts_and_audit(bot: H
     early = await purge(bot.db, bot.clock.now() + EIGHT_YEARS - timedelta(days=1), EIGHT_YEARS)
     assert early.cases == 0 and early.thread_messages == 0
     assert early.outbox_payloads > 0 and early.inbound_updates > 0  # old delivery copies
-    services = bot.runtime.services  # type: ignore[union-attr]
+    resources = bot.runtime.resources  # type: ignore[union-attr]
     bot.clock.advance(timedelta(days=30))
-    await dispatch_reminders(services)  # long past: marked missed, as they would have been
+    await dispatch_reminders(resources)  # long past: marked missed, as they would have been
     await bot.runtime.drained()  # type: ignore[union-attr]
     before = await _counts(bot)
     bot.clock.set(closed + EIGHT_YEARS + timedelta(days=1))
-    result = await run_purge(bot.db, services.clock, bot.settings.retention)
+    result = await run_purge(bot.db, resources.clock, bot.settings.retention)
     assert result is not None
     assert result.cases == 1 and result.thread_messages == 2 and result.patients == 1
     assert result.appointments == 1
@@ -242,14 +242,14 @@ async def test_erasure_removes_exactly_what_privacy_says_and_keeps_the_health_re
     await _case_with_patient(bot)
     await _book_one_stop(bot)
     patient, admin, jones = (bot.fake.user(t) for t in (PATIENT, ADMIN_A, JONES))
-    services = bot.runtime.services  # type: ignore[union-attr]
+    resources = bot.runtime.resources  # type: ignore[union-attr]
     # The patient answers both reminders, and leaves a "can't attend" reason half-typed.
     bot.clock.set(datetime(2026, 11, 29, 9, 0, 30, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await bot.runtime.drained()  # type: ignore[union-attr]
     await press(bot, patient, "I will attend")
     bot.clock.set(datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
-    await dispatch_reminders(services)
+    await dispatch_reminders(resources)
     await bot.runtime.drained()  # type: ignore[union-attr]
     await press(bot, patient, "I can't attend")
     await say(bot, patient, "My car broke down")

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import load_settings
 from bot.jobs import JOBS, NightlyPurge, run_sweeps
-from services.clock import FakeClock
+from core.clock import FakeClock
 from services.retention import PURGE_LOCK_CLASS, PurgeResult, Skipped, purge_once
 from storage.crypto import Keyring
 from storage.models import (

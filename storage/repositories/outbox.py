@@ -1,4 +1,4 @@
-"""Repositories: the only place that builds SQL. Services see plain methods."""
+"""The outbox and the record of sent messages: claims, parts sent, owners."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
-    delete,
     exists,
     func,
     insert,
@@ -27,251 +26,14 @@ from sqlalchemy import (
     table,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.crypto import Keyring, associated_data, normalise_email, normalise_phone
+from storage.crypto import associated_data
 from storage.models import (
-    Centre,
-    Clinic,
-    ConversationState,
-    InboundUpdate,
-    Invite,
-    InviteFailure,
     OutboxMessage,
     Person,
-    PersonStatus,
-    Query,
-    ReferrerDetails,
-    Reminder,
-    Role,
     SentMessage,
 )
-from storage.types import new_uid
-
-
-class _Repository:
-    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
-        self.session = session
-        self.keyring = keyring
-
-
-class CentreRepository(_Repository):
-    async def get(self, centre_id: str) -> Centre | None:
-        return await self.session.get(Centre, centre_id)
-
-    async def all(self) -> Sequence[Centre]:
-        return (await self.session.scalars(select(Centre).order_by(Centre.name))).all()
-
-    def add(self, centre: Centre) -> None:
-        self.session.add(centre)
-
-
-class ClinicRepository(_Repository):
-    async def all(self) -> Sequence[Clinic]:
-        return (await self.session.scalars(select(Clinic).order_by(Clinic.id))).all()
-
-    async def get(self, clinic_id: str) -> Clinic | None:
-        return await self.session.get(Clinic, clinic_id)
-
-    def add(self, clinic: Clinic) -> None:
-        self.session.add(clinic)
-
-
-class PeopleRepository(_Repository):
-    async def get(self, person_id: int, *, for_update: bool = False) -> Person | None:
-        """One person; `for_update` locks the row (PostgreSQL) for a decision made once."""
-        if for_update:
-            return await self.session.get(
-                Person, person_id, with_for_update=True, populate_existing=True
-            )
-        return await self.session.get(Person, person_id)
-
-    async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
-        return await self.session.scalar(
-            select(Person).where(Person.telegram_user_id == telegram_user_id)
-        )
-
-    async def by_directory_id(self, directory_id: str) -> Person | None:
-        return await self.session.scalar(select(Person).where(Person.directory_id == directory_id))
-
-    async def directory_people(self) -> Sequence[Person]:
-        return (
-            await self.session.scalars(
-                select(Person).where(Person.directory_id.is_not(None)).order_by(Person.id)
-            )
-        ).all()
-
-    async def by_role(self, role: Role, *, active_only: bool = True) -> Sequence[Person]:
-        query = select(Person).where(Person.role == role)
-        if active_only:
-            query = query.where(Person.status == PersonStatus.ACTIVE)
-        return (await self.session.scalars(query.order_by(Person.id))).all()
-
-    async def by_phone(self, phone: str) -> Sequence[Person]:
-        digest = self.keyring.blind_index("phone", normalise_phone(phone))
-        return (
-            await self.session.scalars(select(Person).where(Person.phone_index == digest))
-        ).all()
-
-    async def by_email(self, email: str) -> Sequence[Person]:
-        digest = self.keyring.blind_index("email", normalise_email(email))
-        return (
-            await self.session.scalars(select(Person).where(Person.email_index == digest))
-        ).all()
-
-    async def referrer_details(self, person_id: int) -> ReferrerDetails | None:
-        return await self.session.get(ReferrerDetails, person_id)
-
-    def add(self, person: Person) -> None:
-        self.session.add(person)
-
-    def add_details(self, details: ReferrerDetails) -> None:
-        self.session.add(details)
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
-
-class InviteRepository(_Repository):
-    def add(self, invite: Invite) -> None:
-        self.session.add(invite)
-
-    async def by_hash(self, token_hash: bytes) -> Invite | None:
-        return await self.session.scalar(select(Invite).where(Invite.token_hash == token_hash))
-
-    async def failures_since(self, telegram_user_id: int, since: datetime) -> int:
-        count = await self.session.scalar(
-            select(func.count())
-            .select_from(InviteFailure)
-            .where(InviteFailure.telegram_user_id == telegram_user_id, InviteFailure.at >= since)
-        )
-        return int(count or 0)
-
-    def add_failure(self, telegram_user_id: int, at: datetime) -> None:
-        self.session.add(InviteFailure(telegram_user_id=telegram_user_id, at=at))
-
-    async def forget_failures_before(self, before: datetime) -> None:
-        await self.session.execute(delete(InviteFailure).where(InviteFailure.at < before))
-
-
-class ConversationRepository(_Repository):
-    async def get(self, telegram_user_id: int) -> ConversationState | None:
-        return await self.session.get(ConversationState, telegram_user_id)
-
-    async def save(
-        self,
-        telegram_user_id: int,
-        name: str,
-        state: str,
-        data: str,
-        now: datetime,
-        expires_at: datetime,
-    ) -> ConversationState:
-        row = await self.get(telegram_user_id)
-        if row is None:
-            row = ConversationState(telegram_user_id=telegram_user_id, name=name, state=state)
-            self.session.add(row)
-        row.name, row.state, row.data = name, state, data
-        row.updated_at, row.expires_at = now, expires_at
-        return row
-
-    async def delete(self, telegram_user_id: int) -> None:
-        await self.session.execute(
-            delete(ConversationState).where(ConversationState.telegram_user_id == telegram_user_id)
-        )
-
-    async def expired(self, now: datetime, limit: int = 100) -> Sequence[ConversationState]:
-        return (
-            await self.session.scalars(
-                select(ConversationState)
-                .where(ConversationState.expires_at <= now)
-                .order_by(ConversationState.expires_at)
-                .limit(limit)
-            )
-        ).all()
-
-
-class InboundRepository(_Repository):
-    async def add_if_new(self, update_id: int, payload: str, now: datetime) -> bool:
-        """Store an update unless it is already stored; True when it was new."""
-        uid = new_uid()
-        blob = self.keyring.encrypt(payload, associated_data("inbound_updates", "payload", uid))
-        result = await self.session.execute(
-            _insert_new_update(self.session.get_bind().dialect.name),
-            {"update_id": update_id, "uid": uid, "payload_enc": blob, "received_at": now},
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def pending(self, limit: int = 100) -> Sequence[InboundUpdate]:
-        return (
-            await self.session.scalars(
-                select(InboundUpdate)
-                .where(InboundUpdate.status == "pending")
-                .order_by(InboundUpdate.update_id)
-                .limit(limit)
-            )
-        ).all()
-
-    async def get(self, update_id: int) -> InboundUpdate | None:
-        return await self.session.get(InboundUpdate, update_id)
-
-    async def mark_done(self, update_id: int, now: datetime) -> None:
-        """Handled: keep the id (so a redelivery is recognised), drop the content."""
-        await self.session.execute(_MARK_DONE, {"id": update_id, "now": now})
-
-    async def highest_id(self) -> int | None:
-        return await self.session.scalar(select(func.max(InboundUpdate.update_id)))
-
-
-class StatusRepository(_Repository):
-    """Counts for readiness and metrics, from indexed status columns (nothing decrypted)."""
-
-    async def _by_status(self, column: Any) -> dict[str, int]:
-        rows = await self.session.execute(select(column, func.count()).group_by(column))
-        return {str(status): int(count) for status, count in rows.all()}
-
-    async def outbox_by_status(self) -> dict[str, int]:
-        return await self._by_status(OutboxMessage.status)
-
-    async def oldest_unsent(self) -> datetime | None:
-        return await self.session.scalar(
-            select(func.min(OutboxMessage.created_at)).where(
-                OutboxMessage.status.in_(("pending", "sending"))
-            )
-        )
-
-    async def reminders_by_status(self) -> dict[str, int]:
-        return await self._by_status(Reminder.status)
-
-    async def reminders_due(self, now: datetime) -> int:
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(Reminder)
-                .where(Reminder.status == "pending", Reminder.due_at <= now)
-            )
-            or 0
-        )
-
-    async def escalations_by_level(self) -> dict[int, int]:
-        rows = await self.session.execute(
-            select(Query.escalation_level, func.count())
-            .where(Query.escalation_level > 0)
-            .group_by(Query.escalation_level)
-        )
-        return {int(level): int(count) for level, count in rows.all()}
-
-    async def inbound_pending(self) -> int:
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(InboundUpdate)
-                .where(InboundUpdate.status == "pending")
-            )
-            or 0
-        )
+from storage.repositories._base import _Repository
 
 
 class SentMessageRepository(_Repository):
@@ -499,26 +261,6 @@ class OutboxRepository(_Repository):
             .values(status="undeliverable", last_error=reason)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-_INBOUND = cast(Table, InboundUpdate.__table__)
-# Core statements on the per-update paths, built once: ORM-enabled statements cost more to
-# prepare and execute than the SQL they send.
-_MARK_DONE = (
-    update(_INBOUND)
-    .where(_INBOUND.c.update_id == bindparam("id"))
-    .values(status="done", handled_at=bindparam("now"), payload_enc=None)
-)
-
-
-@lru_cache(maxsize=2)
-def _insert_new_update(dialect: str) -> Any:
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        dialect_insert(_INBOUND)
-        .values(status="pending")
-        .on_conflict_do_nothing(index_elements=[_INBOUND.c.update_id])
-    )
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)

@@ -1,0 +1,40 @@
+"""Repositories: the only place that builds SQL for writes and lookups (read-side report
+SQL lives in `storage/reports.py`). One module per aggregate; services see plain methods."""
+
+from storage.repositories.appointments import AppointmentRepository
+from storage.repositories.cases import CaseRepository
+from storage.repositories.conversations import ConversationRepository
+from storage.repositories.inbound import InboundRepository
+from storage.repositories.outbox import (
+    OWNER_LOCK_CLASS,
+    ClaimedMessage,
+    OutboxRepository,
+    SentMessageRepository,
+    SentPart,
+)
+from storage.repositories.people import (
+    CentreRepository,
+    ClinicRepository,
+    InviteRepository,
+    PeopleRepository,
+)
+from storage.repositories.queries import QueryRepository
+from storage.repositories.status import StatusRepository
+
+__all__ = [
+    "OWNER_LOCK_CLASS",
+    "AppointmentRepository",
+    "CaseRepository",
+    "CentreRepository",
+    "ClaimedMessage",
+    "ClinicRepository",
+    "ConversationRepository",
+    "InboundRepository",
+    "InviteRepository",
+    "OutboxRepository",
+    "PeopleRepository",
+    "QueryRepository",
+    "SentMessageRepository",
+    "SentPart",
+    "StatusRepository",
+]

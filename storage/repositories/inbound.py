@@ -1,0 +1,77 @@
+"""Stored Telegram updates: written before acknowledgement, handled from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import (
+    Table,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from storage.crypto import associated_data
+from storage.models import (
+    InboundUpdate,
+)
+from storage.repositories._base import _Repository
+from storage.types import new_uid
+
+
+class InboundRepository(_Repository):
+    async def add_if_new(self, update_id: int, payload: str, now: datetime) -> bool:
+        """Store an update unless it is already stored; True when it was new."""
+        uid = new_uid()
+        blob = self.keyring.encrypt(payload, associated_data("inbound_updates", "payload", uid))
+        result = await self.session.execute(
+            _insert_new_update(self.session.get_bind().dialect.name),
+            {"update_id": update_id, "uid": uid, "payload_enc": blob, "received_at": now},
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pending(self, limit: int = 100) -> Sequence[InboundUpdate]:
+        return (
+            await self.session.scalars(
+                select(InboundUpdate)
+                .where(InboundUpdate.status == "pending")
+                .order_by(InboundUpdate.update_id)
+                .limit(limit)
+            )
+        ).all()
+
+    async def get(self, update_id: int) -> InboundUpdate | None:
+        return await self.session.get(InboundUpdate, update_id)
+
+    async def mark_done(self, update_id: int, now: datetime) -> None:
+        """Handled: keep the id (so a redelivery is recognised), drop the content."""
+        await self.session.execute(_MARK_DONE, {"id": update_id, "now": now})
+
+    async def highest_id(self) -> int | None:
+        return await self.session.scalar(select(func.max(InboundUpdate.update_id)))
+
+
+_INBOUND = cast(Table, InboundUpdate.__table__)
+# Core statements on the per-update paths, built once: ORM-enabled statements cost more to
+# prepare and execute than the SQL they send.
+_MARK_DONE = (
+    update(_INBOUND)
+    .where(_INBOUND.c.update_id == bindparam("id"))
+    .values(status="done", handled_at=bindparam("now"), payload_enc=None)
+)
+
+
+@lru_cache(maxsize=2)
+def _insert_new_update(dialect: str) -> Any:
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(_INBOUND)
+        .values(status="pending")
+        .on_conflict_do_nothing(index_elements=[_INBOUND.c.update_id])
+    )
