@@ -20,8 +20,8 @@ from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from core.clock import Clock
 from delivery.ratelimit import IncomingRateLimit, Verdict, sender_of
-from services.clock import Clock
 from storage.uow import HANDLING_UPDATE, Database, HandlingUpdate
 
 log = logging.getLogger(__name__)

@@ -26,11 +26,12 @@ from telegram import Bot, InputFile, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from core.clock import Clock
+from core.role_names import ROLE_NAMES
 from delivery import texts
 from delivery.flood import FloodControl, Timer
 from delivery.sender import Outgoing, Payload, enqueue, markup, seconds, to_person
 from delivery.text import render
-from services.clock import Clock
 from services.reachability import admins, dependants_of
 from storage.models import OutboxMessage, Role
 from storage.repositories import ClaimedMessage, SentPart
@@ -482,7 +483,7 @@ class Dispatcher:
                 for dependant in await dependants_of(uow, person):
                     text = render(
                         texts.UNREACHABLE,
-                        role=texts.ROLE_NAMES.get(person.role, person.role).capitalize(),
+                        role=ROLE_NAMES.get(person.role, person.role).capitalize(),
                         name=person.name,
                         ref=person.ref,
                     )

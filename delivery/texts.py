@@ -14,11 +14,3 @@ DELIVERY_FAILED = (
     "Telegram kept failing for {minutes} minutes ({attempts} attempts). Please make sure "
     "they get the information another way."
 )
-
-ROLE_NAMES = {
-    "admin": "administrator",
-    "clinician": "senior clinician",
-    "link_clinician": "link clinician",
-    "referrer": "referrer",
-    "patient": "patient",
-}

@@ -6,7 +6,7 @@ every value.
 
 from __future__ import annotations
 
-from delivery.texts import ROLE_NAMES as ROLE_NAMES
+from core.role_names import ROLE_NAMES as ROLE_NAMES
 
 PLEASE_TYPE = "Please type your answer as text."
 PLEASE_USE_BUTTONS = "Please choose one of the buttons below."
