@@ -396,7 +396,7 @@ async def _turn(
                 type(exc).__name__,
                 frames_only(exc),
             )
-            await uow.session.rollback()
+            await uow.rollback()
             if update.callback_query is not None:
                 await update.callback_query.answer()
             await resources.sender.send_direct(chat_id, texts.SOMETHING_WENT_WRONG)

@@ -108,6 +108,9 @@ class UnitOfWork:
         # A fresh audit tail is needed for the next transaction in this unit of work.
         self.audit = AuditLog(self.session, self.keyring)
 
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
     async def flush(self) -> None:
         await self.session.flush()
 
