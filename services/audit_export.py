@@ -6,7 +6,6 @@ import csv
 from collections.abc import Callable
 from datetime import datetime
 
-from storage.audit import verified_entries
 from storage.uow import UnitOfWork
 
 COLUMNS = ["id", "at", "actor", "action", "subject", "details", "prev_mac", "mac"]
@@ -33,7 +32,7 @@ async def export_csv(
     writer = csv.writer(_Sink(), lineterminator="\n")
     writer.writerow(COLUMNS)
     written = 0
-    async for entry in verified_entries(uow.session, uow.keyring):
+    async for entry in uow.audit.verified_entries():
         if since is not None and entry.at < since:
             continue
         if until is not None and entry.at >= until:

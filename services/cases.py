@@ -7,11 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
-
 from services.allocation import Candidate, allocate
-from storage.crypto import normalise_digits
-from storage.models import Case, Clinic, Person, PersonStatus, Query, Role, ThreadMessage
+from storage.models import Case, Clinic, Person, PersonStatus, Role, ThreadMessage
 from storage.uow import UnitOfWork
 
 
@@ -47,31 +44,13 @@ def parse_ref(text: str, prefix: str) -> int | None:
 
 async def open_case_with_nhs(uow: UnitOfWork, nhs_number: str) -> Case | None:
     """The open case of this patient, found by blind index."""
-    digest = uow.keyring.blind_index("nhs", normalise_digits(nhs_number))
-    return await uow.session.scalar(
-        select(Case)
-        .where(Case.nhs_number_index == digest, Case.status == "open")
-        .order_by(Case.id)
-        .limit(1)
-    )
+    return await uow.cases.open_for_nhs_number(nhs_number)
 
 
 async def candidates(uow: UnitOfWork) -> list[Candidate]:
     """Active clinicians with their load (open cases as named or deputy)."""
     clinicians = await uow.people.by_role(Role.CLINICIAN)
-    load = dict(
-        (
-            await uow.session.execute(
-                select(Person.id, func.count(Case.id))
-                .join(
-                    Case,
-                    or_(Case.named_clinician_id == Person.id, Case.deputy_id == Person.id),
-                )
-                .where(Case.status == "open", Person.role == Role.CLINICIAN)
-                .group_by(Person.id)
-            )
-        ).all()
-    )
+    load = await uow.cases.open_load_by_clinician()
     return [
         Candidate(
             person_id=c.id,
@@ -114,7 +93,7 @@ async def open_case(
         status="open",
         created_at=now,
     )
-    uow.session.add(case)
+    uow.cases.add(case)
     await uow.flush()
     await uow.audit.record(
         now,
@@ -133,16 +112,30 @@ async def open_case(
         return CaseOpened(case, None, None, links, admins, duplicate)
     named = await uow.people.get(allocation.named_id)
     deputy = await uow.people.get(allocation.deputy_id)
-    case.named_clinician_id, case.deputy_id = allocation.named_id, allocation.deputy_id
+    await _allocated(uow, case, allocation.named_id, allocation.deputy_id, "system", now)
+    return CaseOpened(case, named, deputy, links, [], duplicate)
+
+
+async def _allocated(
+    uow: UnitOfWork,
+    case: Case,
+    named_id: int,
+    deputy_id: int,
+    actor: str,
+    now: datetime,
+    **details: object,
+) -> None:
+    """Give the case its named clinician and deputy, and audit it."""
+    case.named_clinician_id, case.deputy_id = named_id, deputy_id
     await uow.audit.record(
         now,
-        "system",
+        actor,
         "case.allocated",
         case.ref,
-        named=f"person:{allocation.named_id}",
-        deputy=f"person:{allocation.deputy_id}",
+        named=f"person:{named_id}",
+        deputy=f"person:{deputy_id}",
+        **details,
     )
-    return CaseOpened(case, named, deputy, links, [], duplicate)
 
 
 async def allocate_by_hand(
@@ -164,16 +157,7 @@ async def allocate_by_hand(
     assert named is not None and deputy is not None
     if named.id == deputy.id:
         return "The named clinician and the deputy must be two different people."
-    case.named_clinician_id, case.deputy_id = named.id, deputy.id
-    await uow.audit.record(
-        now,
-        admin.ref,
-        "case.allocated",
-        case.ref,
-        named=named.ref,
-        deputy=deputy.ref,
-        by_hand=True,
-    )
+    await _allocated(uow, case, named.id, deputy.id, admin.ref, now, by_hand=True)
     return named, deputy
 
 
@@ -225,14 +209,7 @@ async def thread_for(
     messages and the queries they raised are for the case's clinicians, its referrer and
     the admins.
     """
-    rows = (
-        await uow.session.execute(
-            select(ThreadMessage, Query.asked_by_id)
-            .outerjoin(Query, Query.id == ThreadMessage.query_id)
-            .where(ThreadMessage.case_id == case.id)
-            .order_by(ThreadMessage.created_at, ThreadMessage.id)
-        )
-    ).all()
+    rows = await uow.queries.thread_with_askers(case.id)
     if person.role != Role.LINK_CLINICIAN:
         return [message for message, _ in rows], False
     shown = [message for message, asked_by in rows if link_may_read(asked_by, case)]
@@ -242,7 +219,7 @@ async def thread_for(
 async def visible_case(uow: UnitOfWork, person: Person | None, ref: str) -> Case | None:
     """The case if it exists and this person may see it; None either way otherwise."""
     case_id = parse_ref(ref, "C")
-    case = await uow.session.get(Case, case_id) if case_id else None
+    case = await uow.cases.get(case_id) if case_id else None
     if case is None or not await may_see(uow, person, case):
         return None
     return case
@@ -250,18 +227,11 @@ async def visible_case(uow: UnitOfWork, person: Person | None, ref: str) -> Case
 
 async def cases_of(uow: UnitOfWork, person: Person) -> Sequence[Case]:
     """The cases one sees in /cases, newest first."""
-    query = select(Case).order_by(Case.id.desc()).limit(50)
     if person.role == Role.LINK_CLINICIAN:
-        query = query.where(Case.centre_id == person.centre_id)
-    elif person.role != Role.ADMIN:
-        query = query.where(
-            or_(
-                Case.referrer_id == person.id,
-                Case.named_clinician_id == person.id,
-                Case.deputy_id == person.id,
-            )
-        )
-    return (await uow.session.scalars(query)).all()
+        return await uow.cases.newest_of_centre(person.centre_id)
+    if person.role == Role.ADMIN:
+        return await uow.cases.newest()
+    return await uow.cases.newest_involving(person.id)
 
 
 def next_clinic(

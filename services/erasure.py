@@ -16,22 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
-
-from storage.models import (
-    Case,
-    Invite,
-    InviteFailure,
-    OutboxMessage,
-    Person,
-    PersonStatus,
-    Reminder,
-    Role,
-    SentMessage,
-)
+from storage.models import Case, Person, PersonStatus
 from storage.uow import UnitOfWork
-
-NO_CHAT = 0  # Telegram has no chat 0: a message row that no longer names an account
 
 
 @dataclass
@@ -47,17 +33,7 @@ class Erased:
 
 async def patients_of_case(uow: UnitOfWork, case_id: int) -> Sequence[Person]:
     """Every patient record of a case not yet erased (active, stopped or unreachable)."""
-    return (
-        await uow.session.scalars(
-            select(Person)
-            .where(
-                Person.role == Role.PATIENT,
-                Person.case_id == case_id,
-                Person.status != PersonStatus.ERASED,
-            )
-            .order_by(Person.id)
-        )
-    ).all()
+    return await uow.people.patients_of_case(case_id)
 
 
 async def unbind(uow: UnitOfWork, person: Person, now: datetime) -> int | None:
@@ -67,48 +43,18 @@ async def unbind(uow: UnitOfWork, person: Person, now: datetime) -> int | None:
     is not kept past its handling (`inbound_updates` keeps only the update id). Returns
     the former Telegram id."""
     telegram_id = person.telegram_user_id
-    await uow.session.execute(
-        update(Reminder)
-        .where(Reminder.recipient_id == person.id, Reminder.status == "pending")
-        .values(status="cancelled")
-    )
-    await uow.session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.recipient_id == person.id,
-            OutboxMessage.status == "pending",
-        )
-        .values(status="undeliverable", last_error="recipient removed", payload_enc=None)
-    )
-    await _forget_chat(uow, person, telegram_id)
+    await uow.appointments.cancel_reminders_to(person.id)
+    await uow.outbox.hold_for(person.id, "recipient removed", drop_text=True)
+    # Rows stay (reports count them) but no longer name the account or hold its texts;
+    # before consent the bot wrote to the chat without knowing the person yet.
+    await uow.outbox.forget_chat(person.id, telegram_id)
+    await uow.sent_messages.forget_chat(person.id, telegram_id)
     if telegram_id is not None:
         await uow.conversations.delete(telegram_id)
-        await uow.session.execute(
-            update(Invite)
-            .where(Invite.used_by_telegram_id == telegram_id)
-            .values(used_by_telegram_id=None)
-        )
-        await uow.session.execute(
-            delete(InviteFailure).where(InviteFailure.telegram_user_id == telegram_id)
-        )
+        await uow.invites.forget_account(telegram_id)
     person.telegram_user_id = None
     person.updated_at = now
     return telegram_id
-
-
-async def _forget_chat(uow: UnitOfWork, person: Person, telegram_id: int | None) -> None:
-    """Rows stay (reports count them) but no longer name the account or hold its texts."""
-    to_them = OutboxMessage.recipient_id == person.id
-    if telegram_id is not None:
-        # Before consent the bot wrote to the chat without knowing the person yet.
-        to_them = or_(to_them, OutboxMessage.chat_id == telegram_id)
-    await uow.session.execute(
-        update(OutboxMessage).where(to_them).values(chat_id=NO_CHAT, payload_enc=None)
-    )
-    mapped = SentMessage.recipient_id == person.id
-    if telegram_id is not None:
-        mapped = or_(mapped, SentMessage.chat_id == telegram_id)
-    await uow.session.execute(delete(SentMessage).where(mapped))
 
 
 async def erase_person(uow: UnitOfWork, person: Person, now: datetime) -> int | None:
@@ -122,24 +68,13 @@ async def erase_person(uow: UnitOfWork, person: Person, now: datetime) -> int | 
     return telegram_id
 
 
-async def _pending_reminders(uow: UnitOfWork, person_id: int) -> int:
-    return int(
-        await uow.session.scalar(
-            select(func.count())
-            .select_from(Reminder)
-            .where(Reminder.recipient_id == person_id, Reminder.status == "pending")
-        )
-        or 0
-    )
-
-
 async def erase_patient(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> Erased:
     """/erase_patient C-n: every patient record of the case loses binding and personal
     fields; audited with references only."""
     result = Erased(case)
     for patient in await patients_of_case(uow, case.id):
-        result.reminders_cancelled += await _pending_reminders(uow, patient.id)
-        result.messages_held += await _pending_messages(uow, patient.id)
+        result.reminders_cancelled += await uow.people.pending_reminders_to(patient.id)
+        result.messages_held += await uow.outbox.pending_count_to(patient.id)
         telegram_id = await erase_person(uow, patient, now)
         if telegram_id is not None:
             result.telegram_ids.append(telegram_id)
@@ -153,14 +88,3 @@ async def erase_patient(uow: UnitOfWork, case: Case, by: Person, now: datetime) 
         reminders_cancelled=result.reminders_cancelled,
     )
     return result
-
-
-async def _pending_messages(uow: UnitOfWork, person_id: int) -> int:
-    return int(
-        await uow.session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.recipient_id == person_id, OutboxMessage.status == "pending")
-        )
-        or 0
-    )

@@ -7,9 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case as sql_case
-from sqlalchemy import select
-
 from services.cases import link_clinicians_for
 from storage.models import Case, Person, PersonStatus, Query, Role, ThreadMessage
 from storage.uow import UnitOfWork
@@ -52,18 +49,16 @@ async def ask(
         status="open",
         created_at=now,
     )
-    uow.session.add(query)
+    uow.queries.add(query)
     await uow.flush()
-    uow.session.add(
-        ThreadMessage(
-            case_id=case.id, query_id=query.id, author_id=referrer.id, body=text, created_at=now
-        )
-    )
-    await uow.audit.record(
+    await _add_to_thread(
+        uow,
+        referrer,
+        query,
+        case,
+        text,
         now,
-        referrer.ref,
         "query.asked",
-        query.ref,
         case=case.ref,
         holder=holder.ref if holder else None,
     )
@@ -71,11 +66,27 @@ async def ask(
     return Routed(query, case, holder, links, because_away)
 
 
+async def _add_to_thread(
+    uow: UnitOfWork,
+    author: Person,
+    query: Query,
+    case: Case,
+    text: str,
+    now: datetime,
+    action: str,
+    /,
+    **details: object,
+) -> None:
+    """A message on the query's thread, audited as `action` with `details`."""
+    uow.queries.add_message(case.id, author.id, text, now, query_id=query.id)
+    await uow.audit.record(now, author.ref, action, query.ref, **details)
+
+
 async def query_with_case(uow: UnitOfWork, query_id: int) -> tuple[Query, Case] | None:
-    query = await uow.session.get(Query, query_id)
+    query = await uow.queries.get(query_id)
     if query is None:
         return None
-    case = await uow.session.get(Case, query.case_id)
+    case = await uow.cases.get(query.case_id)
     return (query, case) if case is not None else None
 
 
@@ -111,16 +122,14 @@ async def relay(
             return "closed"
         query.status, query.resolved_at, reopened = "open", None, True
         await uow.audit.record(now, author.ref, "query.reopened", query.ref)
-    uow.session.add(
-        ThreadMessage(
-            case_id=case.id, query_id=query.id, author_id=author.id, body=text, created_at=now
-        )
-    )
-    await uow.audit.record(
+    await _add_to_thread(
+        uow,
+        author,
+        query,
+        case,
+        text,
         now,
-        author.ref,
         "message.routed",
-        query.ref,
         direction="answer" if from_clinician else "follow_up",
     )
     if from_clinician:
@@ -160,27 +169,13 @@ async def resolve(uow: UnitOfWork, clinician: Person, query: Query, now: datetim
 
 
 async def thread(uow: UnitOfWork, case_id: int) -> Sequence[ThreadMessage]:
-    return (
-        await uow.session.scalars(
-            select(ThreadMessage)
-            .where(ThreadMessage.case_id == case_id)
-            .order_by(ThreadMessage.created_at, ThreadMessage.id)
-        )
-    ).all()
+    return await uow.queries.thread(case_id)
 
 
 async def open_queries_for(uow: UnitOfWork, clinician: Person) -> Sequence[Query]:
     """A clinician's queue: open queries they hold, urgent cases' first (they have half
     the acknowledgement time), then oldest first."""
-    routine_last = sql_case((Case.urgency == "urgent", 0), else_=1)
-    return (
-        await uow.session.scalars(
-            select(Query)
-            .join(Case, Case.id == Query.case_id)
-            .where(Query.holder_id == clinician.id, Query.status.in_(OPEN))
-            .order_by(routine_last, Query.created_at, Query.id)
-        )
-    ).all()
+    return await uow.queries.held_by(clinician.id, OPEN)
 
 
 def sla_for(case: Case, sla: timedelta) -> timedelta:
@@ -204,17 +199,8 @@ async def escalate_due(uow: UnitOfWork, now: datetime, sla: timedelta) -> list[E
     never escalate the same query twice; the level is stored, so a restart never
     repeats a step.
     """
-    statement = (
-        select(Query, Case)
-        .join(Case, Case.id == Query.case_id)
-        .where(Query.status == "open", Query.escalation_level < 2)
-        .order_by(Query.id)
-        .limit(200)
-    )
-    if uow.session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True, of=Query)
     done: list[Escalation] = []
-    for query, case in (await uow.session.execute(statement)).all():
+    for query, case in await uow.queries.unacknowledged_to_escalate():
         limit = sla_for(case, sla)
         age = now - query.created_at
         if query.escalation_level == 0 and age >= limit:

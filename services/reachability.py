@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.models import Case, Person, Role
+from storage.models import Person, Role
 from storage.uow import UnitOfWork
 
 
@@ -12,7 +12,7 @@ async def dependants_of(uow: UnitOfWork, person: Person) -> Sequence[Person]:
     """Whom to tell: the named clinician for a patient, the admins for everyone else
     (and for a patient whose case has no reachable named clinician)."""
     if person.role == Role.PATIENT and person.case_id is not None:
-        case = await uow.session.get(Case, person.case_id)
+        case = await uow.cases.get(person.case_id)
         named = (
             await uow.people.get(case.named_clinician_id)
             if case and case.named_clinician_id

@@ -270,30 +270,34 @@ async def set_suspended(
     return True
 
 
+# A card field -> what changes: (on the person or their details, attribute, answer key,
+# whether the answer must be there).
+_CONTACT_FIELDS: Mapping[str, tuple[tuple[str, str, str, bool], ...]] = {
+    "full_name": (("person", "name", "full_name", True),),
+    "job_title": (("details", "job_title", "job_title", True),),
+    "centre": (
+        ("person", "centre_id", "centre_id", False),
+        ("details", "centre_other", "centre_other", False),
+    ),
+    "phone": (("person", "phone", "phone", True),),
+    "mobile": (("details", "mobile", "mobile", True),),
+    "secretary": (("details", "secretary_phone", "secretary", False),),
+    "email": (("person", "email", "email", True),),
+    "fax": (("details", "fax", "fax", False),),
+}
+
+
 async def change_contact(
     uow: UnitOfWork, person: Person, field: str, answers: Mapping[str, str | None], now: datetime
 ) -> None:
     """Change one field of one's own card (already validated); audited by field name."""
     details = await uow.people.referrer_details(person.id)
     assert details is not None
-    if field == "full_name":
-        person.name = answers["full_name"]
-    elif field == "job_title":
-        details.job_title = answers["job_title"]
-    elif field == "centre":
-        person.centre_id = answers.get("centre_id")
-        details.centre_other = answers.get("centre_other")
-    elif field == "phone":
-        person.phone = answers["phone"]
-    elif field == "mobile":
-        details.mobile = answers["mobile"]
-    elif field == "secretary":
-        details.secretary_phone = answers.get("secretary")
-    elif field == "email":
-        person.email = answers["email"]
-    elif field == "fax":
-        details.fax = answers.get("fax")
-    else:
+    changes = _CONTACT_FIELDS.get(field)
+    if changes is None:
         raise ValueError(f"unknown field {field}")
+    for holder, attribute, key, required in changes:
+        value = answers[key] if required else answers.get(key)
+        setattr(person if holder == "person" else details, attribute, value)
     person.updated_at = now
     await uow.audit.record(now, person.ref, "contact.changed", person.ref, field=field)

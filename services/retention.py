@@ -14,30 +14,16 @@ half-way finishes on the next run, and a second run changes nothing.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, select, text, update
-
 from services.erasure import erase_person, patients_of_case
-from storage.models import (
-    Appointment,
-    AuditEntry,
-    Case,
-    InboundUpdate,
-    OutboxMessage,
-    Person,
-    Query,
-    Reminder,
-    ThreadMessage,
-)
+from storage.models import Case, Person, Query
 from storage.uow import Database, UnitOfWork
 
 BATCH = 200
 COPIES_KEPT = timedelta(days=30)
-FINISHED = ("sent", "failed", "undeliverable")
 # First key of the scheduled purge's advisory lock ("PURG"); the second is the schema's
 # hash, as for the update taker's lock (bot/leadership.py).
 PURGE_LOCK_CLASS = 0x50555247
@@ -74,13 +60,7 @@ class Closed:
 
 async def close_case(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> Closed:
     """Close a case; refused (nothing changes) while any of its queries is unresolved."""
-    open_queries = (
-        await uow.session.scalars(
-            select(Query)
-            .where(Query.case_id == case.id, Query.status != "resolved")
-            .order_by(Query.id)
-        )
-    ).all()
+    open_queries = await uow.queries.unresolved_of_case(case.id)
     if open_queries or case.status == "closed":
         return Closed(case, open_queries)
     case.status, case.closed_at = "closed", now
@@ -88,62 +68,76 @@ async def close_case(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> 
     return Closed(case, [])
 
 
-def _rows(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 async def _purge_cases(uow: UnitOfWork, ids: list[int], now: datetime, result: PurgeResult) -> None:
-    session = uow.session
-    result.thread_messages += _rows(
-        await session.execute(
-            update(ThreadMessage)
-            .where(ThreadMessage.case_id.in_(ids), ThreadMessage.purged_at.is_(None))
-            .values(body_enc=None, purged_at=now)
-        )
-    )
-    result.appointments += _rows(
-        await session.execute(
-            update(Appointment)
-            .where(Appointment.case_id.in_(ids), Appointment.location_enc.is_not(None))
-            .values(location_enc=None)
-        )
-    )
-    result.reminders += _rows(
-        await session.execute(
-            update(Reminder)
-            .where(Reminder.case_id.in_(ids), Reminder.note_enc.is_not(None))
-            .values(note_enc=None)
-        )
-    )
-    result.outbox_payloads += _rows(
-        await session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.case_id.in_(ids),
-                OutboxMessage.status.in_(FINISHED),
-                OutboxMessage.payload_enc.is_not(None),
-            )
-            .values(payload_enc=None)
-        )
-    )
+    result.thread_messages += await uow.queries.purge_threads(ids, now)
+    result.appointments += await uow.cases.clear_appointment_locations(ids)
+    result.reminders += await uow.cases.clear_reminder_notes(ids)
+    result.outbox_payloads += await uow.outbox.clear_finished_of_cases(ids)
     for case_id in ids:
         for patient in await patients_of_case(uow, case_id):
             await erase_person(uow, patient, now)
             result.patients += 1
-    result.cases += _rows(
-        await session.execute(
-            update(Case)
-            .where(Case.id.in_(ids))
-            .values(
-                nhs_number_enc=None,
-                nhs_number_index=None,
-                date_of_birth_enc=None,
-                site_enc=None,
-                summary_enc=None,
-                purged_at=now,
-            )
-        )
-    )
+    result.cases += await uow.cases.purge(ids, now)
+
+
+async def _in_batches(
+    db: Database,
+    find: Callable[[UnitOfWork], Awaitable[list[int]]],
+    apply: Callable[[UnitOfWork, list[int]], Awaitable[None]],
+) -> None:
+    """Find a batch and apply the step to it, each batch its own transaction, until
+    nothing is found."""
+    while True:
+        async with db.uow() as uow:
+            ids = await find(uow)
+            if not ids:
+                return
+            await apply(uow, ids)
+            await uow.commit()
+
+
+async def _purge_closed_cases(
+    db: Database, now: datetime, cutoff: datetime, batch: int, result: PurgeResult
+) -> None:
+    """Cases closed before the cut-off lose their texts and identifiers."""
+
+    async def find(uow: UnitOfWork) -> list[int]:
+        return await uow.cases.due_for_purge(cutoff, batch)
+
+    async def apply(uow: UnitOfWork, ids: list[int]) -> None:
+        await _purge_cases(uow, ids, now, result)
+
+    await _in_batches(db, find, apply)
+
+
+async def _clear_sent_copies(
+    db: Database, before: datetime, batch: int, result: PurgeResult
+) -> None:
+    """Texts kept only for delivery go once the message is finished and old enough."""
+
+    async def find(uow: UnitOfWork) -> list[int]:
+        return await uow.outbox.finished_copies_before(before, batch)
+
+    async def apply(uow: UnitOfWork, ids: list[int]) -> None:
+        result.outbox_payloads += await uow.outbox.clear_payloads(ids)
+
+    await _in_batches(db, find, apply)
+
+
+async def _drop_handled_updates(
+    db: Database, before: datetime, batch: int, result: PurgeResult
+) -> None:
+    """Stored Telegram updates go once handled and old enough."""
+
+    async def find(uow: UnitOfWork) -> list[int]:
+        # The newest stored update is kept: polling resumes after its id.
+        newest = await uow.inbound.highest_id()
+        return await uow.inbound.handled_before(before, newest, batch)
+
+    async def apply(uow: UnitOfWork, ids: list[int]) -> None:
+        result.inbound_updates += await uow.inbound.delete(ids)
+
+    await _in_batches(db, find, apply)
 
 
 async def purge(
@@ -158,82 +152,10 @@ async def purge(
     """Apply the retention policy; one audit entry per run, with counts."""
     result = PurgeResult()
     cutoff = now - retention
-    while True:
-        async with db.uow() as uow:
-            ids = list(
-                (
-                    await uow.session.scalars(
-                        select(Case.id)
-                        .where(
-                            Case.status == "closed",
-                            Case.closed_at < cutoff,
-                            Case.purged_at.is_(None),
-                            # A query asked or reopened after closing keeps the case whole
-                            # until someone resolves it: never purge what is still asked.
-                            ~exists().where(Query.case_id == Case.id, Query.status != "resolved"),
-                        )
-                        .order_by(Case.id)
-                        .limit(batch)
-                    )
-                ).all()
-            )
-            if not ids:
-                break
-            await _purge_cases(uow, ids, now, result)
-            await uow.commit()
+    await _purge_closed_cases(db, now, cutoff, batch, result)
     copies_before = now - copies_kept
-    while True:
-        async with db.uow() as uow:
-            ids = list(
-                (
-                    await uow.session.scalars(
-                        select(OutboxMessage.id)
-                        .where(
-                            OutboxMessage.status.in_(FINISHED),
-                            OutboxMessage.created_at < copies_before,
-                            OutboxMessage.payload_enc.is_not(None),
-                        )
-                        .order_by(OutboxMessage.id)
-                        .limit(batch)
-                    )
-                ).all()
-            )
-            if not ids:
-                break
-            result.outbox_payloads += _rows(
-                await uow.session.execute(
-                    update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(payload_enc=None)
-                )
-            )
-            await uow.commit()
-    while True:
-        async with db.uow() as uow:
-            # The newest stored update is kept: polling resumes after its id.
-            newest = await uow.session.scalar(select(func.max(InboundUpdate.update_id)))
-            ids = list(
-                (
-                    await uow.session.scalars(
-                        select(InboundUpdate.update_id)
-                        .where(
-                            and_(
-                                InboundUpdate.status == "done",
-                                InboundUpdate.received_at < copies_before,
-                                InboundUpdate.update_id != newest,
-                            )
-                        )
-                        .order_by(InboundUpdate.update_id)
-                        .limit(batch)
-                    )
-                ).all()
-            )
-            if not ids:
-                break
-            result.inbound_updates += _rows(
-                await uow.session.execute(
-                    delete(InboundUpdate).where(InboundUpdate.update_id.in_(ids))
-                )
-            )
-            await uow.commit()
+    await _clear_sent_copies(db, copies_before, batch, result)
+    await _drop_handled_updates(db, copies_before, batch, result)
     async with db.uow() as uow:
         await uow.audit.record(
             now,
@@ -250,40 +172,7 @@ async def purge(
 
 async def last_purge(uow: UnitOfWork) -> datetime | None:
     """When the latest purge ran (its audit entry is the record), or None if none did."""
-    return await uow.session.scalar(
-        select(func.max(AuditEntry.at)).where(AuditEntry.action == "retention.purged")
-    )
-
-
-@asynccontextmanager
-async def _purge_lock(db: Database) -> AsyncIterator[bool]:
-    """Whether this process may purge: on PostgreSQL, holds a session advisory lock."""
-    if db.dialect != "postgresql":
-        yield True  # SQLite: one bot process per database file (bot/leadership.py)
-        return
-    # A lock for the whole run, which spans many transactions: on a connection of its own,
-    # freed by the server if this process dies half-way.
-    key = {"c": PURGE_LOCK_CLASS}
-    async with db.engine.connect() as conn:
-        held = bool(
-            await conn.scalar(
-                text("SELECT pg_try_advisory_lock(:c, hashtext(current_schema()))"), key
-            )
-        )
-        await conn.commit()
-        try:
-            yield held
-        finally:
-            if held:
-                try:
-                    await conn.execute(
-                        text("SELECT pg_advisory_unlock(:c, hashtext(current_schema()))"), key
-                    )
-                    await conn.commit()
-                except BaseException:
-                    # Never back to the pool still holding the lock: closed, it is freed.
-                    await conn.invalidate()
-                    raise
+    return await uow.audit.last_at("retention.purged")
 
 
 async def purge_once(
@@ -295,7 +184,7 @@ async def purge_once(
     process finding the lock taken leaves it to the holder. So however many processes
     share the database, one purge and one audit entry per night.
     """
-    async with _purge_lock(db) as held:
+    async with db.run_lock(PURGE_LOCK_CLASS) as held:
         if not held:
             return Skipped.ELSEWHERE
         async with db.uow() as uow:

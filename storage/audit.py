@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Keyring
@@ -49,6 +49,7 @@ class AuditLog:
 
     def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self._session = session
+        self._keyring = keyring
         self._key = keyring.subkey(AUDIT_PURPOSE)
         self._tail: tuple[int, str] | None = None
 
@@ -85,6 +86,24 @@ class AuditLog:
         self._session.add(entry)
         self._tail = (entry.id, entry.mac)
         return entry
+
+    async def last_at(self, action: str) -> datetime | None:
+        """When an entry with this action was last written, or None if none was."""
+        return await self._session.scalar(
+            select(func.max(AuditEntry.at)).where(AuditEntry.action == action)
+        )
+
+    def verified_entries(self) -> AsyncIterator[AuditEntry]:
+        """Every entry in id order, each checked against the chain (see `verified_entries`)."""
+        return verified_entries(self._session, self._keyring)
+
+    async def verify(self) -> tuple[int, ChainProblem | None]:
+        """Check the whole chain (see `verify_chain`)."""
+        return await verify_chain(self._session, self._keyring)
+
+    async def head(self) -> tuple[int, str] | None:
+        """The last entry's id and MAC (see `chain_head`)."""
+        return await chain_head(self._session)
 
 
 async def iter_entries(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEntry]:

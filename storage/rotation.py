@@ -30,7 +30,7 @@ async def count_rows(db: Database) -> int:
     total = 0
     async with db.uow() as uow:
         for model in ENCRYPTED_MODELS:
-            total += int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
+            total += int(await uow._session.scalar(select(func.count()).select_from(model)) or 0)
     return total
 
 
@@ -48,7 +48,7 @@ async def rotate_keys(
                 query = select(model).order_by(pk).limit(batch)
                 if after is not None:
                     query = query.where(pk > after)
-                rows: list[Base] = list((await uow.session.scalars(query)).all())
+                rows: list[Base] = list((await uow._session.scalars(query)).all())
                 if not rows:
                     break
                 for row in rows:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditLog
@@ -60,21 +63,23 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         if self._writer is not None:
             await self._writer.acquire()
-        self.session = self._sessions()
+        # Private: everything above storage/ goes through the repositories (checked by
+        # tests/test_layers.py). Storage's own modules and tests that inspect rows read it.
+        self._session = self._sessions()
         keyring = self.keyring
-        self.people = PeopleRepository(self.session, keyring)
-        self.centres = CentreRepository(self.session, keyring)
-        self.clinics = ClinicRepository(self.session, keyring)
-        self.invites = InviteRepository(self.session, keyring)
-        self.conversations = ConversationRepository(self.session, keyring)
-        self.inbound = InboundRepository(self.session, keyring)
-        self.sent_messages = SentMessageRepository(self.session, keyring)
-        self.outbox = OutboxRepository(self.session, keyring)
-        self.status = StatusRepository(self.session, keyring)
-        self.cases = CaseRepository(self.session, keyring)
-        self.queries = QueryRepository(self.session, keyring)
-        self.appointments = AppointmentRepository(self.session, keyring)
-        self.audit = AuditLog(self.session, keyring)
+        self.people = PeopleRepository(self._session, keyring)
+        self.centres = CentreRepository(self._session, keyring)
+        self.clinics = ClinicRepository(self._session, keyring)
+        self.invites = InviteRepository(self._session, keyring)
+        self.conversations = ConversationRepository(self._session, keyring)
+        self.inbound = InboundRepository(self._session, keyring)
+        self.sent_messages = SentMessageRepository(self._session, keyring)
+        self.outbox = OutboxRepository(self._session, keyring)
+        self.status = StatusRepository(self._session, keyring)
+        self.cases = CaseRepository(self._session, keyring)
+        self.queries = QueryRepository(self._session, keyring)
+        self.appointments = AppointmentRepository(self._session, keyring)
+        self.audit = AuditLog(self._session, keyring)
         return self
 
     async def __aexit__(
@@ -88,7 +93,7 @@ class UnitOfWork:
             # loaded objects readable for the caller after the unit of work ends.
             # Shielded: a task cancelled while its connection goes back to the pool (a
             # shutdown) would otherwise leave the pool's reset half done and log an error.
-            closing = asyncio.ensure_future(self.session.close())
+            closing = asyncio.ensure_future(self._session.close())
             try:
                 await asyncio.shield(closing)
             except asyncio.CancelledError:
@@ -102,17 +107,17 @@ class UnitOfWork:
         handling = HANDLING_UPDATE.get()
         if handling is not None and not handling.marked:
             await self.inbound.mark_done(handling.update_id, handling.at)
-        await self.session.commit()
+        await self._session.commit()
         if handling is not None:
             handling.marked = True
         # A fresh audit tail is needed for the next transaction in this unit of work.
-        self.audit = AuditLog(self.session, self.keyring)
+        self.audit = AuditLog(self._session, self.keyring)
 
     async def rollback(self) -> None:
-        await self.session.rollback()
+        await self._session.rollback()
 
     async def flush(self) -> None:
-        await self.session.flush()
+        await self._session.flush()
 
 
 class Database:
@@ -138,6 +143,40 @@ class Database:
 
     async def migrate(self) -> None:
         await migrate(self.engine)
+
+    @asynccontextmanager
+    async def run_lock(self, lock_class: int) -> AsyncIterator[bool]:
+        """Whether this process may run a job that spans many transactions.
+
+        On PostgreSQL: holds the session advisory lock (`lock_class`, the schema's hash)
+        for the block, on a connection of its own, freed by the server if this process
+        dies half-way; False when another process holds it. On SQLite always True: one
+        bot process per database file (bot/leadership.py).
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = {"c": lock_class}
+        async with self.engine.connect() as conn:
+            held = bool(
+                await conn.scalar(
+                    text("SELECT pg_try_advisory_lock(:c, hashtext(current_schema()))"), key
+                )
+            )
+            await conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        await conn.execute(
+                            text("SELECT pg_advisory_unlock(:c, hashtext(current_schema()))"), key
+                        )
+                        await conn.commit()
+                    except BaseException:
+                        # Never back to the pool still holding the lock: closed, it is freed.
+                        await conn.invalidate()
+                        raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

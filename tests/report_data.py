@@ -215,7 +215,7 @@ async def build(db: Database, admin_tg: int | None = None) -> Ids:
             status="scheduled",
             created_at=at(2, 9),
         )
-        uow.session.add(appointment)
+        uow._session.add(appointment)
         await uow.flush()
         reminders = [
             ("appointment", at(3, 9), "sent", "attending"),
@@ -230,7 +230,7 @@ async def build(db: Database, admin_tg: int | None = None) -> Ids:
             ("followup", at(9, 9), "sent", None),  # a clinician's follow-up, not a patient's
         ]
         for kind, due, status, response in reminders:
-            uow.session.add(
+            uow._session.add(
                 Reminder(
                     kind=kind,
                     appointment_id=appointment.id,

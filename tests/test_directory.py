@@ -62,7 +62,7 @@ async def row_counts(db: Database) -> dict[str, int]:
     async with db.uow() as uow:
         return {
             model.__tablename__: int(
-                await uow.session.scalar(select(func.count()).select_from(model)) or 0
+                await uow._session.scalar(select(func.count()).select_from(model)) or 0
             )
             for model in (Centre, Person, Clinic, AuditEntry)
         }
@@ -366,14 +366,14 @@ async def test_import_of_the_example(db: Database, clock: FakeClock) -> None:
         clinic = await uow.clinics.get("one_stop-monday-09:00")
         assert clinic is not None
         assert (clinic.kind, clinic.weekday, clinic.time) == ("one_stop", 0, "09:00")
-        entries = (await uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+        entries = (await uow._session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
         assert [(e.action, e.subject) for e in entries][:3] == [
             ("directory.added", "centre:rbh"),
             ("directory.added", "centre:mkuh"),
             ("directory.added", "clinician:dr-jones"),
         ]
         # Personal data is stored encrypted only.
-        row = await uow.session.scalar(select(Person).where(Person.directory_id == "dr-jones"))
+        row = await uow._session.scalar(select(Person).where(Person.directory_id == "dr-jones"))
         assert row is not None and b"Alice" not in (row.name_enc or b"")
 
 
@@ -398,7 +398,7 @@ async def test_changed_phone_is_reported_by_field_name(db: Database, clock: Fake
     assert (await person(db, "dr-jones"))["phone"] == "+441183225111"
     async with db.uow() as uow:
         assert [p.directory_id for p in await uow.people.by_phone("+441183225111")] == ["dr-jones"]
-        last = await uow.session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()))
+        last = await uow._session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()))
         assert last is not None
         assert (last.action, last.subject, last.details) == (
             "directory.changed",

@@ -56,6 +56,6 @@ async def test_concurrent_sqlite_writers_never_see_database_is_locked(
         assert len(await uow.centres.all()) == 120
         from storage.audit import verify_chain
 
-        assert await verify_chain(uow.session, keyring) == (120, None)
+        assert await verify_chain(uow._session, keyring) == (120, None)
     await first.dispose()
     await second.dispose()

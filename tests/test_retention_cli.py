@@ -41,9 +41,9 @@ async def _closed_case(url: str, keyring: Keyring, closed: datetime) -> None:
                 created_at=closed_at - timedelta(days=100 + n),
                 closed_at=closed_at,
             )
-            uow.session.add(case)
+            uow._session.add(case)
             await uow.flush()
-            uow.session.add(
+            uow._session.add(
                 ThreadMessage(case_id=case.id, body="A message body", created_at=closed_at)
             )
         await uow.audit.record(closed, "test", "case.closed", "C-1")
@@ -54,11 +54,11 @@ async def _closed_case(url: str, keyring: Keyring, closed: datetime) -> None:
 async def _state(url: str, keyring: Keyring) -> tuple[list[str | None], list[str | None], int]:
     db = Database(url, keyring)
     async with db.uow() as uow:
-        bodies = [m.body for m in (await uow.session.scalars(select(ThreadMessage))).all()]
-        sites = [c.site for c in (await uow.session.scalars(select(Case).order_by(Case.id))).all()]
-        count, problem = await verify_chain(uow.session, keyring)
+        bodies = [m.body for m in (await uow._session.scalars(select(ThreadMessage))).all()]
+        sites = [c.site for c in (await uow._session.scalars(select(Case).order_by(Case.id))).all()]
+        count, problem = await verify_chain(uow._session, keyring)
         assert problem is None
-        actions = (await uow.session.scalars(select(AuditEntry.action))).all()
+        actions = (await uow._session.scalars(select(AuditEntry.action))).all()
         assert actions[-1] == "retention.purged"
     await db.dispose()
     return bodies, sites, count

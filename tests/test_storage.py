@@ -47,7 +47,7 @@ async def _seed(db: Database, clock: FakeClock) -> tuple[int, int]:
             urgency="urgent",
             created_at=clock.now(),
         )
-        uow.session.add(case)
+        uow._session.add(case)
         await uow.flush()
         for n in range(3):
             await uow.audit.record(clock.now(), person.ref, f"test.event{n}", case.ref)
@@ -64,7 +64,7 @@ async def test_round_trip_and_blind_index_lookup(db: Database, clock: FakeClock)
         assert [p.id for p in found] == [person_id]
         assert [p.id for p in await uow.people.by_email("Siobhan.OBrien@NHS.net ")] == [person_id]
         digest = db.keyring.blind_index("nhs", "9434765919")
-        case = await uow.session.scalar(select(Case).where(Case.nhs_number_index == digest))
+        case = await uow._session.scalar(select(Case).where(Case.nhs_number_index == digest))
         assert case is not None and case.id == case_id and case.summary == SUMMARY
 
 
@@ -100,7 +100,7 @@ async def test_postgres_dump_holds_no_personal_value(db: Database, clock: FakeCl
         tables = ["people", "referrer_details", "cases", "audit_log"]
         dump = ""
         for table in tables:
-            rows = (await uow.session.execute(text(f"SELECT * FROM {table}"))).all()
+            rows = (await uow._session.execute(text(f"SELECT * FROM {table}"))).all()
             dump += repr(rows)
     for secret in (NAME, MOBILE, EMAIL, "9434765919", SUMMARY, "Left thigh"):
         assert secret not in dump
@@ -114,7 +114,7 @@ async def test_ciphertext_copied_to_another_row_is_refused(db: Database, clock: 
         await uow.commit()
         other_id = other.id
     async with db.uow() as uow:
-        await uow.session.execute(
+        await uow._session.execute(
             update(Person)
             .where(Person.id == other_id)
             .values(
@@ -162,11 +162,11 @@ async def test_keys_rotate_then_read_with_only_the_new_key(
         async with only_new.uow() as uow:
             person = await uow.people.get(person_id)
             details = await uow.people.referrer_details(person_id)
-            case = await uow.session.get(Case, case_id)
+            case = await uow._session.get(Case, case_id)
             assert person and details and case
             assert (person.name, person.email, details.mobile) == (NAME, EMAIL, MOBILE)
             assert (case.nhs_number, case.summary) == (NHS, SUMMARY)
-            count, problem = await verify_chain(uow.session, only_new.keyring)
+            count, problem = await verify_chain(uow._session, only_new.keyring)
             assert (count, problem) == (3, None)
     finally:
         await only_new.dispose()
@@ -203,7 +203,7 @@ async def _chain(db: Database, clock: FakeClock, n: int = 6) -> None:
 
 async def _verify(db: Database):  # type: ignore[no-untyped-def]
     async with db.uow() as uow:
-        return await verify_chain(uow.session, db.keyring)
+        return await verify_chain(uow._session, db.keyring)
 
 
 async def test_audit_chain_intact(db: Database, clock: FakeClock) -> None:
@@ -214,7 +214,7 @@ async def test_audit_chain_intact(db: Database, clock: FakeClock) -> None:
 async def test_audit_verify_catches_an_edited_row(db: Database, clock: FakeClock) -> None:
     await _chain(db, clock)
     async with db.uow() as uow:
-        await uow.session.execute(
+        await uow._session.execute(
             update(AuditEntry).where(AuditEntry.id == 3).values(subject="C-99")
         )
         await uow.commit()
@@ -225,7 +225,7 @@ async def test_audit_verify_catches_an_edited_row(db: Database, clock: FakeClock
 async def test_audit_verify_catches_a_deleted_row(db: Database, clock: FakeClock) -> None:
     await _chain(db, clock)
     async with db.uow() as uow:
-        await uow.session.execute(text("DELETE FROM audit_log WHERE id = 4"))
+        await uow._session.execute(text("DELETE FROM audit_log WHERE id = 4"))
         await uow.commit()
     count, problem = await _verify(db)
     assert count == 3 and problem is not None and problem.entry_id == 5
@@ -238,14 +238,14 @@ async def test_audit_verify_catches_swapped_rows(db: Database, clock: FakeClock)
         rows = {
             e.id: e
             for e in (
-                await uow.session.scalars(select(AuditEntry).where(AuditEntry.id.in_([2, 3])))
+                await uow._session.scalars(select(AuditEntry).where(AuditEntry.id.in_([2, 3])))
             ).all()
         }
         fields = ("at", "actor", "action", "subject", "details", "prev_mac", "mac")
         two = {f: getattr(rows[2], f) for f in fields}
         three = {f: getattr(rows[3], f) for f in fields}
-        await uow.session.execute(update(AuditEntry).where(AuditEntry.id == 2).values(**three))
-        await uow.session.execute(update(AuditEntry).where(AuditEntry.id == 3).values(**two))
+        await uow._session.execute(update(AuditEntry).where(AuditEntry.id == 2).values(**three))
+        await uow._session.execute(update(AuditEntry).where(AuditEntry.id == 3).values(**two))
         await uow.commit()
     count, problem = await _verify(db)
     assert count == 1 and problem is not None and problem.entry_id == 2
@@ -257,5 +257,5 @@ async def test_audit_chain_cannot_be_rebuilt_without_the_index_key(
     await _chain(db, clock)
     forger = Keyring(db.keyring.keys, secrets.token_bytes(32))
     async with db.uow() as uow:
-        _count, problem = await verify_chain(uow.session, forger)
+        _count, problem = await verify_chain(uow._session, forger)
     assert problem is not None and problem.entry_id == 1

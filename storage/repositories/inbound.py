@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Table,
     bindparam,
+    delete,
     func,
     select,
     update,
@@ -21,7 +22,7 @@ from storage.crypto import associated_data
 from storage.models import (
     InboundUpdate,
 )
-from storage.repositories._base import _Repository
+from storage.repositories._base import _Repository, rowcount
 from storage.types import new_uid
 
 
@@ -55,6 +56,26 @@ class InboundRepository(_Repository):
 
     async def highest_id(self) -> int | None:
         return await self.session.scalar(select(func.max(InboundUpdate.update_id)))
+
+    async def handled_before(self, before: datetime, keep: int | None, limit: int) -> list[int]:
+        """Ids of updates handled and received before `before`, except `keep`."""
+        return await self._ids(
+            select(InboundUpdate.update_id)
+            .where(
+                InboundUpdate.status == "done",
+                InboundUpdate.received_at < before,
+                InboundUpdate.update_id != keep,
+            )
+            .order_by(InboundUpdate.update_id)
+            .limit(limit)
+        )
+
+    async def delete(self, update_ids: Sequence[int]) -> int:
+        return rowcount(
+            await self.session.execute(
+                delete(InboundUpdate).where(InboundUpdate.update_id.in_(update_ids))
+            )
+        )
 
 
 _INBOUND = cast(Table, InboundUpdate.__table__)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    delete,
     exists,
     func,
     insert,
@@ -33,10 +34,20 @@ from storage.models import (
     Person,
     SentMessage,
 )
-from storage.repositories._base import _Repository
+from storage.repositories._base import _Repository, rowcount
+
+NO_CHAT = 0  # Telegram has no chat 0: a message row that no longer names an account
+FINISHED = ("sent", "failed", "undeliverable")
 
 
 class SentMessageRepository(_Repository):
+    async def forget_chat(self, recipient_id: int, chat_id: int | None) -> None:
+        """Delete the record of messages sent to this person (or to this chat)."""
+        mapped = SentMessage.recipient_id == recipient_id
+        if chat_id is not None:
+            mapped = or_(mapped, SentMessage.chat_id == chat_id)
+        await self.session.execute(delete(SentMessage).where(mapped))
+
     def add(self, message: SentMessage) -> None:
         self.session.add(message)
 
@@ -147,9 +158,6 @@ class OutboxRepository(_Repository):
             )
         return {chat: self._claimed(row) for chat, row in due.items()}
 
-    def _postgres(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
-
     def _claimed(self, row: Any) -> ClaimedMessage:
         payload = (
             None
@@ -250,17 +258,80 @@ class OutboxRepository(_Repository):
             )
         )
 
-    async def hold_for(self, recipient_id: int, reason: str) -> int:
-        """Stop everything still queued for someone who cannot be reached."""
+    async def hold_for(self, recipient_id: int, reason: str, *, drop_text: bool = False) -> int:
+        """Stop everything still queued for someone who cannot be reached (and forget its
+        text with `drop_text`, for someone removed)."""
+        values: dict[str, Any] = {"status": "undeliverable", "last_error": reason}
+        if drop_text:
+            values["payload_enc"] = None
         result = await self.session.execute(
             update(OutboxMessage)
             .where(
                 OutboxMessage.recipient_id == recipient_id,
                 OutboxMessage.status == "pending",
             )
-            .values(status="undeliverable", last_error=reason)
+            .values(**values)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def pending_count_to(self, recipient_id: int) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.recipient_id == recipient_id,
+                    OutboxMessage.status == "pending",
+                )
+            )
+            or 0
+        )
+
+    async def forget_chat(self, recipient_id: int, chat_id: int | None) -> None:
+        """Rows to this person (or this chat) stay, but no longer name the chat or hold
+        the text."""
+        to_them = OutboxMessage.recipient_id == recipient_id
+        if chat_id is not None:
+            to_them = or_(to_them, OutboxMessage.chat_id == chat_id)
+        await self.session.execute(
+            update(OutboxMessage).where(to_them).values(chat_id=NO_CHAT, payload_enc=None)
+        )
+
+    async def clear_finished_of_cases(self, case_ids: Sequence[int]) -> int:
+        """Drop the kept texts of these cases' finished messages; returns how many."""
+        return rowcount(
+            await self.session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.case_id.in_(case_ids),
+                    OutboxMessage.status.in_(FINISHED),
+                    OutboxMessage.payload_enc.is_not(None),
+                )
+                .values(payload_enc=None)
+            )
+        )
+
+    async def finished_copies_before(self, before: datetime, limit: int) -> list[int]:
+        """Finished messages created before `before` that still hold their text."""
+        return await self._ids(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status.in_(FINISHED),
+                OutboxMessage.created_at < before,
+                OutboxMessage.payload_enc.is_not(None),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+
+    async def clear_payloads(self, outbox_ids: Sequence[int]) -> int:
+        return rowcount(
+            await self.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(outbox_ids))
+                .values(payload_enc=None)
+            )
+        )
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    update,
 )
 
 from storage.crypto import normalise_email, normalise_phone
@@ -20,6 +21,7 @@ from storage.models import (
     Person,
     PersonStatus,
     ReferrerDetails,
+    Reminder,
     Role,
 )
 from storage.repositories._base import _Repository
@@ -89,6 +91,32 @@ class PeopleRepository(_Repository):
             await self.session.scalars(select(Person).where(Person.email_index == digest))
         ).all()
 
+    async def patients_of_case(self, case_id: int) -> Sequence[Person]:
+        """Every patient record of a case not yet erased (active, stopped or unreachable)."""
+        return (
+            await self.session.scalars(
+                select(Person)
+                .where(
+                    Person.role == Role.PATIENT,
+                    Person.case_id == case_id,
+                    Person.status != PersonStatus.ERASED,
+                )
+                .order_by(Person.id)
+            )
+        ).all()
+
+    async def pending_reminders_to(self, person_id: int) -> int:
+        """How many reminders are still due to this person (cancelling them is
+        `AppointmentRepository.cancel_reminders_to`)."""
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Reminder)
+                .where(Reminder.recipient_id == person_id, Reminder.status == "pending")
+            )
+            or 0
+        )
+
     async def referrer_details(self, person_id: int) -> ReferrerDetails | None:
         return await self.session.get(ReferrerDetails, person_id)
 
@@ -119,6 +147,17 @@ class InviteRepository(_Repository):
 
     def add_failure(self, telegram_user_id: int, at: datetime) -> None:
         self.session.add(InviteFailure(telegram_user_id=telegram_user_id, at=at))
+
+    async def forget_account(self, telegram_user_id: int) -> None:
+        """Drop every trace of a Telegram account: who used an invitation, failed tries."""
+        await self.session.execute(
+            update(Invite)
+            .where(Invite.used_by_telegram_id == telegram_user_id)
+            .values(used_by_telegram_id=None)
+        )
+        await self.session.execute(
+            delete(InviteFailure).where(InviteFailure.telegram_user_id == telegram_user_id)
+        )
 
     async def forget_failures_before(self, before: datetime) -> None:
         await self.session.execute(delete(InviteFailure).where(InviteFailure.at < before))

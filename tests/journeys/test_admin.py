@@ -20,7 +20,7 @@ async def _audit(h: Harness, action: str) -> list[AuditEntry]:
     async with h.db.uow() as uow:
         return list(
             (
-                await uow.session.scalars(
+                await uow._session.scalars(
                     select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
                 )
             ).all()

@@ -37,7 +37,7 @@ async def _set_status(h: Harness, tg: int, status: PersonStatus) -> None:
 
 async def _appointment_time(h: Harness) -> datetime:
     async with h.db.uow() as uow:
-        appointment = await uow.session.get(Appointment, 1)
+        appointment = await uow._session.get(Appointment, 1)
         assert appointment is not None
         return appointment.starts_at
 
@@ -103,8 +103,8 @@ async def test_a_clinician_suspended_while_moving_or_holding_buttons_changes_not
     await bot.handled(jones.press("Close case", close))
     assert jones.callback_answers()[-1] == "That case is not one you can close."
     async with bot.db.uow() as uow:
-        appointment = await uow.session.get(Appointment, 1)
-        case = await uow.session.get(Case, 1)
+        appointment = await uow._session.get(Appointment, 1)
+        case = await uow._session.get(Case, 1)
         assert appointment is not None and appointment.status == "scheduled"
         assert case is not None and case.status == "open"
 
@@ -135,9 +135,9 @@ async def test_suspended_people_cannot_answer_or_reply_on_a_query(bot: Harness) 
     await bot.handled(user.reply_to(answer.message_id, "Thanks, one more thing"))
     assert "There is no case C-1" in user.last().plain
     async with bot.db.uow() as uow:
-        bodies = (await uow.session.scalars(select(ThreadMessage))).all()
+        bodies = (await uow._session.scalars(select(ThreadMessage))).all()
         assert [m.body for m in bodies] == ["Should we biopsy?", "No: refer first."]
-        query = await uow.session.get(Query, 1)
+        query = await uow._session.get(Query, 1)
         assert query is not None and query.status == "acknowledged"
     assert len(bot.fake.user(PATEL).messages()) == patel_before
 

@@ -179,7 +179,7 @@ async def test_a_failing_record_leaves_the_rest_of_its_batch_recorded(
 
     async def statuses() -> dict[int, str]:
         async with harness.db.uow() as uow:
-            rows = await uow.session.execute(select(OutboxMessage.chat_id, OutboxMessage.status))
+            rows = await uow._session.execute(select(OutboxMessage.chat_id, OutboxMessage.status))
             return {chat: status for chat, status in rows}
 
     async with asyncio.timeout(20):
@@ -316,7 +316,7 @@ async def test_outbox_rows_hold_no_text_in_clear(bot: Harness) -> None:
     from sqlalchemy import text
 
     async with bot.db.uow() as uow:
-        rows = (await uow.session.execute(text("SELECT * FROM outbox"))).all()
+        rows = (await uow._session.execute(text("SELECT * FROM outbox"))).all()
     assert "943 476 5919" not in repr(rows) and "Patient" not in repr(rows)
 
 

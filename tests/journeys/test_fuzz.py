@@ -204,8 +204,8 @@ async def _visibility(h: Harness) -> dict[int, dict[int, str]]:
     """For each case id, each Telegram user's level: full, link (no NHS) or patient."""
     out: dict[int, dict[int, str]] = {}
     async with h.db.uow() as uow:
-        cases = (await uow.session.scalars(select(Case))).all()
-        people = (await uow.session.scalars(select(Person))).all()
+        cases = (await uow._session.scalars(select(Case))).all()
+        people = (await uow._session.scalars(select(Person))).all()
         for case in cases:
             levels: dict[int, str] = {}
             for p in people:
@@ -227,7 +227,7 @@ async def _visibility(h: Harness) -> dict[int, dict[int, str]]:
 
 async def _query_refs(h: Harness) -> dict[int, list[str]]:
     async with h.db.uow() as uow:
-        rows = (await uow.session.execute(select(Query.id, Query.case_id))).all()
+        rows = (await uow._session.execute(select(Query.id, Query.case_id))).all()
     refs: dict[int, list[str]] = {}
     for query_id, case_id in rows:
         refs.setdefault(case_id, []).append(f"Q-{query_id}")

@@ -16,7 +16,7 @@ OTHER = 9_500_002
 
 async def _stored(h: Harness) -> int:
     async with h.db.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(InboundUpdate)) or 0)
+        return int(await uow._session.scalar(select(func.count()).select_from(InboundUpdate)) or 0)
 
 
 async def test_abusive_user_is_slowed_others_unaffected(harness: Harness) -> None:

@@ -97,11 +97,11 @@ async def _before_start(db: Database, now: datetime) -> None:
         for person in (jones, deputy, referrer):
             uow.people.add(person)
         await uow.flush()
-        uow.session.add(_case(referrer, now, named_clinician_id=jones.id, deputy_id=deputy.id))
+        uow._session.add(_case(referrer, now, named_clinician_id=jones.id, deputy_id=deputy.id))
         closed = _case(referrer, now, status="closed", closed_at=now - timedelta(days=3))
-        uow.session.add(closed)
+        uow._session.add(closed)
         await uow.flush()
-        uow.session.add(ThreadMessage(case_id=closed.id, body="Old message", created_at=now))
+        uow._session.add(ThreadMessage(case_id=closed.id, body="Old message", created_at=now))
         await uow.audit.record(now - timedelta(days=2), "system", "retention.purged", "")
         await uow.commit()
 
@@ -110,11 +110,11 @@ async def _after_start(db: Database, now: datetime) -> None:
     """Work that falls due once the bot runs, so only its timed jobs can do it: a follow-up
     reminder, a query unacknowledged past ACK_SLA, a conversation idle past its time."""
     async with db.uow() as uow:
-        case = await uow.session.scalar(select(Case).where(Case.status == "open"))
+        case = await uow._session.scalar(select(Case).where(Case.status == "open"))
         jones = await uow.people.by_telegram_id(JONES)
         referrer = await uow.people.by_telegram_id(REFERRER)
         assert case is not None and jones is not None and referrer is not None
-        uow.session.add(
+        uow._session.add(
             Reminder(
                 kind="followup",
                 case_id=case.id,
@@ -125,9 +125,9 @@ async def _after_start(db: Database, now: datetime) -> None:
             )
         )
         query = Query(case_id=case.id, asked_by_id=referrer.id, created_at=now - timedelta(hours=5))
-        uow.session.add(query)
+        uow._session.add(query)
         await uow.flush()
-        uow.session.add(
+        uow._session.add(
             ThreadMessage(
                 case_id=case.id,
                 query_id=query.id,
@@ -136,7 +136,7 @@ async def _after_start(db: Database, now: datetime) -> None:
                 created_at=query.created_at,
             )
         )
-        uow.session.add(
+        uow._session.add(
             ConversationState(
                 telegram_user_id=REFERRER,
                 name="ask",
@@ -216,13 +216,13 @@ async def test_every_timed_job_runs_in_a_running_bot(
         # retention-purge: the case closed past RETENTION_DAYS is purged, and audited once.
         await _wait_for_log(log, r"retention purge: \{'cases': 1", process)
         async with db.uow() as uow:
-            closed = await uow.session.scalar(select(Case).where(Case.status == "closed"))
+            closed = await uow._session.scalar(select(Case).where(Case.status == "closed"))
             assert closed is not None and closed.purged_at is not None and closed.site is None
-            body = await uow.session.scalar(
+            body = await uow._session.scalar(
                 select(ThreadMessage.body_enc).where(ThreadMessage.case_id == closed.id)
             )
             assert body is None
-            purges = await uow.session.scalar(
+            purges = await uow._session.scalar(
                 select(func.count())
                 .select_from(AuditEntry)
                 .where(AuditEntry.action == "retention.purged")
@@ -254,7 +254,7 @@ async def test_run_sweeps_runs_the_tables_sweeps_on_the_services_clock(bot: Harn
     ]
     assert bot.runtime is not None
     async with bot.db.uow() as uow:
-        uow.session.add(
+        uow._session.add(
             ConversationState(
                 telegram_user_id=REFERRER,
                 name="ask",
@@ -277,7 +277,7 @@ async def test_run_sweeps_runs_the_tables_sweeps_on_the_services_clock(bot: Harn
 async def _purges(db: Database) -> int:
     async with db.uow() as uow:
         return int(
-            await uow.session.scalar(
+            await uow._session.scalar(
                 select(func.count())
                 .select_from(AuditEntry)
                 .where(AuditEntry.action == "retention.purged")
