@@ -1,6 +1,6 @@
 """Administrators' tools for the governance meeting: /stats and /pending.
 
-(/referrer lives with registration and /allocate with cases; all four are audited.)
+(/referrer is in referrer.py and /allocate in cases.py; all four are audited.)
 """
 
 from __future__ import annotations
@@ -8,24 +8,14 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from telegram.ext import BaseHandler, CommandHandler, filters
-
-from delivery.sender import Button
 from delivery.text import Html, render
-from handlers import admin_texts as T
-from handlers import registration_texts as RT
+from handlers import admin_texts, registration_texts
 from handlers.base import Turn, for_roles
-from handlers.menus import ROLE_COMMANDS
-from handlers.registration import render_card
-from services import registration as reg
-from services import reports as svc
+from handlers.shared import card_warning, decision_buttons, render_card
+from services import registration, reports, viewing
 from services.report_render import ROLE_LABELS, TUMOUR_LABELS, duration
 from storage.models import Role
 
-ROLE_COMMANDS[Role.ADMIN] += [
-    ("stats", "Figures for the governance meeting: /stats [from] [to]"),
-    ("pending", "Registrations awaiting approval"),
-]
 STATS_DAYS = 30
 PENDING_SHOWN = 10
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -48,15 +38,15 @@ def _dates(turn: Turn) -> tuple[date, date] | None:
 
 def _list(pairs: list[tuple[str, int]]) -> str:
     shown = [f"{label} {n}" for label, n in pairs if n]
-    return ", ".join(shown) if shown else T.NOBODY
+    return ", ".join(shown) if shown else admin_texts.NOBODY
 
 
-def stats_text(report: svc.Report) -> Html:
+def stats_text(report: reports.Report) -> Html:
     """The short form of the report for Telegram."""
     urgent = next((b.cases for b in report.by_urgency if b.key == "urgent"), 0)
     overdue = [(c.name, c.overdue_queries) for c in report.clinicians]
     return render(
-        T.STATS,
+        admin_texts.STATS,
         since=report.since.strftime("%d %b %Y") if report.since else "the start",
         until=report.until.strftime("%d %b %Y"),
         cases=report.cases,
@@ -87,71 +77,48 @@ def stats_text(report: svc.Report) -> Html:
         no_secretary=report.missing_secretary,
         no_fax=report.missing_fax,
         pending=report.pending_registrations,
-        pending_hint=T.PENDING_HINT if report.pending_registrations else "",
+        pending_hint=admin_texts.PENDING_HINT if report.pending_registrations else "",
     )
 
 
-@for_roles(Role.ADMIN, refusal=RT.FOR_ADMINS)
+@for_roles(Role.ADMIN, refusal=registration_texts.FOR_ADMINS)
 async def stats_command(turn: Turn) -> None:
     """/stats [from] [to] (admins): the governance figures in short."""
     assert turn.person is not None
     span = _dates(turn)
     if span is None:
-        turn.say(T.STATS_USAGE)
+        turn.say(admin_texts.STATS_USAGE)
         return
-    report = await svc.build_report(
+    report = await reports.build_report(
         turn.uow, turn.resources.clock, turn.resources.timezone, turn.resources.ack_sla, *span
     )
-    await turn.uow.audit.record(
-        turn.now,
-        turn.person.ref,
-        "report.viewed",
-        "",
-        since=span[0].isoformat(),
-        until=span[1].isoformat(),
-    )
+    await viewing.report_viewed(turn.uow, turn.person, *span, turn.now)
     turn.say(stats_text(report))
 
 
-@for_roles(Role.ADMIN, refusal=RT.FOR_ADMINS)
+@for_roles(Role.ADMIN, refusal=registration_texts.FOR_ADMINS)
 async def pending_command(turn: Turn) -> None:
     """/pending (admins): registrations awaiting approval, each with Approve / Reject."""
     assert turn.person is not None
-    count, referrers = await svc.pending_registrations(turn.uow, PENDING_SHOWN)
-    await turn.uow.audit.record(
-        turn.now, turn.person.ref, "registrations.listed", "", pending=count
-    )
+    count, referrers = await reports.pending_registrations(turn.uow, PENDING_SHOWN)
+    await viewing.registrations_listed(turn.uow, turn.person, count, turn.now)
     if not count:
-        turn.say(T.NONE_PENDING)
+        turn.say(admin_texts.NONE_PENDING)
         return
-    more = render(T.PENDING_MORE, shown=len(referrers)) if count > len(referrers) else ""
-    turn.say(render(T.PENDING_HEADER, count=count, more=more))
+    more = render(admin_texts.PENDING_MORE, shown=len(referrers)) if count > len(referrers) else ""
+    turn.say(render(admin_texts.PENDING_HEADER, count=count, more=more))
     tz = turn.resources.timezone
     for referrer in referrers:
-        card = await reg.load_card(turn.uow, referrer)
+        card = await registration.load_card(turn.uow, referrer)
         if card is None:
             continue
         turn.say(
             render(
-                RT.ADMIN_CARD,
+                registration_texts.ADMIN_CARD,
                 ref=referrer.id,
                 card=render_card(card),
-                warning=render(RT.MISSING_WARNING) if card.missing else Html(""),
+                warning=card_warning(card),
                 when=referrer.created_at.astimezone(tz).strftime("%d %b %Y %H:%M"),
             ),
-            [
-                [
-                    Button(RT.APPROVE, data=f"reg:a:{referrer.id}"),
-                    Button(RT.REJECT, data=f"reg:r:{referrer.id}"),
-                ]
-            ],
+            decision_buttons(referrer.id),
         )
-
-
-def handlers() -> list[tuple[int, BaseHandler]]:
-    """This feature's handlers, for group 0."""
-    private = filters.ChatType.PRIVATE
-    return [
-        (0, CommandHandler("stats", stats_command, filters=private)),
-        (0, CommandHandler("pending", pending_command, filters=private)),
-    ]

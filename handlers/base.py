@@ -8,6 +8,7 @@ something the database does not hold.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import traceback
@@ -24,9 +25,9 @@ from core.clock import Clock
 from delivery.sender import Button, Keyboard, Outgoing, Sender, to_person
 from delivery.text import Html, render
 from handlers import texts
-from handlers.menus import menu_key, set_menu
+from handlers.menus import Menus, menu_key, set_menu
 from monitoring.metrics import Metrics
-from storage.models import Person, PersonStatus, Role
+from storage.models import Person, PersonStatus, Query, Role
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Resources:
     service_phone: str
     bot_username: str | None = None
     conversations: dict[str, Conversation] = field(default_factory=dict)
+    menus: Menus = field(default_factory=dict)  # each menu's commands: handlers/commands.py
     reminder_offsets: tuple[timedelta, ...] = ()
     quiet_hours: tuple[time, time] | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -141,6 +143,24 @@ class Turn:
         if message is not None:
             self.replies.append(message)
         return message is not None
+
+    def say_about(self, text: Html | str, query: Query, buttons: Keyboard | None = None) -> None:
+        """Queue a reply about a query (protected, naming its case and the query)."""
+        self.say(text, buttons, case_id=query.case_id, query_id=query.id)
+
+    def tell_about(
+        self, person: Person, text: Html, query: Query, buttons: Keyboard | None = None
+    ) -> bool:
+        """Queue a message about a query to someone else: protected, naming its case and
+        the query (so replies to it are relayed)."""
+        return self.tell(
+            person, text, buttons, protect=True, case_id=query.case_id, query_id=query.id
+        )
+
+    async def hand_over(self, conversation: str, data: dict[str, Any]) -> str:
+        """Begin another conversation (by its registered name) from a step of this one."""
+        await self.resources.conversations[conversation].begin(self, data)
+        return HANDED_OVER
 
     def reset_menu(self, chat_id: int | None, person: Person | None) -> None:
         """After a change of role or standing: give the chat the menu `person` has now
@@ -406,7 +426,7 @@ async def _turn(
         await uow.commit()
     for menu_chat, key in turn.menus.items():
         # Awaited, not a background task: the next update of this user sees the new menu.
-        await set_menu(resources.sender.bot, menu_chat, key)
+        await set_menu(resources.sender.bot, menu_chat, resources.menus.get(key, []))
     if update.callback_query is not None:
         notice = turn.notice[:200] if turn.notice else None
         await update.callback_query.answer(notice, show_alert=bool(notice))
@@ -440,9 +460,8 @@ def for_roles(*roles: Role, refusal: str) -> Callable[[TurnBody], Handler]:
 
             await run_turn(update, context, guarded, label=body.__name__)
 
-        handler.__doc__ = body.__doc__
-        handler.__name__ = body.__name__
-        return handler
+        # The command table and ARCHITECTURE.md name the module that holds the body.
+        return functools.wraps(body)(handler)
 
     return wrap
 
@@ -498,31 +517,3 @@ async def conversation_router(update: Update, context: ContextTypes.DEFAULT_TYPE
 
     await run_turn(update, context, step, label=f"{name}.{state}")
     raise ApplicationHandlerStop
-
-
-async def expire_conversations(resources: Resources) -> int:
-    """End conversations idle past their time and tell the user (runs after restarts too)."""
-    now = resources.clock.now()
-    expired = 0
-    async with resources.db.uow() as uow:
-        for row in await uow.conversations.expired(now):
-            conversation = resources.conversations.get(row.name)
-            notice = conversation.on_timeout if conversation else texts.CONVERSATION_TIMED_OUT
-            person = await uow.people.by_telegram_id(row.telegram_user_id)
-            resources.sender.enqueue(
-                uow,
-                Outgoing(
-                    row.telegram_user_id,
-                    render(notice),
-                    protect=protected(person, False, None, None),
-                    recipient_id=person.id if person else None,
-                ),
-                now,
-            )
-            await uow.conversations.delete(row.telegram_user_id)
-            log.info("conversation %s timed out for user %s", row.name, row.telegram_user_id)
-            expired += 1
-        await uow.commit()
-    if expired:
-        resources.sender.wake()
-    return expired

@@ -1,36 +1,24 @@
-"""Commands everyone has: /start (with invitation tokens), /help, /privacy, /cancel;
-plus the guards that keep the bot in private chats and leave nobody unanswered."""
+"""Commands everyone has: /start (with invitation tokens), /help (the menu of one's
+role, from the command table), /privacy, /cancel; plus the guards that keep the bot in
+private chats and leave nobody unanswered."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import (
-    ApplicationHandlerStop,
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from delivery.text import Html, render
 from handlers import texts
 from handlers.base import Turn, resources_of, run_turn
-from handlers.menus import commands_for, menu_key
-from handlers.menus import set_menu as set_menu  # bot/app.py sets the default menu with it
+from handlers.menus import menu_key
+from handlers.patients import patient_start
 from services.invites import Redeemed, redeem_invite
 
 log = logging.getLogger(__name__)
-
-# Features that own some /start tokens (patient invitations) look at them first.
-START_HOOKS: list[Callable[[Turn, str], Awaitable[bool]]] = []
 
 
 async def leave_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -56,9 +44,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     async def body(turn: Turn) -> None:
         if turn.args:
-            for hook in START_HOOKS:
-                if await hook(turn, turn.args[0][:128]):
-                    return
+            # A patient's invitation opens the consent question; others bind an account.
+            if await patient_start(turn, turn.args[0][:128]):
+                return
             result = await redeem_invite(turn.uow, turn.args[0][:128], turn.user_id, turn.now)
             if isinstance(result, Redeemed):
                 person = result.person
@@ -91,7 +79,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """List the commands of the user's role."""
 
     async def body(turn: Turn) -> None:
-        lines = [render("/{c} — {d}", c=c, d=d) for c, d in commands_for(menu_key(turn.person))]
+        menu = turn.resources.menus.get(menu_key(turn.person), [])
+        lines = [render("/{c} — {d}", c=c, d=d) for c, d in menu]
         turn.say(Html("\n".join([texts.HELP_HEADER, "", *lines])))
 
     await run_turn(update, context, body)
@@ -143,26 +132,3 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _edit_not_read(turn: Turn) -> None:
     """Tell the user an edited message changes nothing."""
     turn.say(texts.EDIT_NOT_READ)
-
-
-def handlers() -> list[tuple[int, BaseHandler]]:
-    """(group, handler) pairs: group -2 guards, then group 0 where the first match wins.
-
-    Feature modules' handlers go before `fallbacks()` in group 0.
-    """
-    private = filters.ChatType.PRIVATE
-    return [
-        (-2, TypeHandler(Update, leave_group)),
-        (0, CommandHandler("start", start, filters=private)),
-        (0, CommandHandler("help", help_command, filters=private)),
-        (0, CommandHandler("privacy", privacy, filters=private)),
-        (0, CommandHandler("cancel", cancel, filters=private)),
-    ]
-
-
-def fallbacks() -> list[tuple[int, BaseHandler]]:
-    """Last in group 0: answer whatever no feature took."""
-    return [
-        (0, MessageHandler(filters.ChatType.PRIVATE, unknown)),
-        (0, CallbackQueryHandler(unknown)),
-    ]

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
-
-from delivery.sender import Button
 from delivery.text import render
-from handlers.base import Turn, for_roles, has_role, run_turn
-from handlers.menus import ROLE_COMMANDS
-from services import cases as case_svc
+from handlers.base import Turn, for_roles, has_role
+from handlers.shared import ask_to_confirm, case_named, confirm_pattern, on_confirm
 from services.erasure import erase_patient, patients_of_case
 from storage.models import Case, Role
 
 log = logging.getLogger(__name__)
 
-ROLE_COMMANDS[Role.ADMIN].append(
-    ("erase_patient", "Remove a patient's Telegram link and details: /erase_patient C-12")
-)
+PREFIX = "er"
 
 FOR_ADMINS = "Only an administrator can erase a patient's details."
 USAGE = "Usage: /erase_patient C-12"
-NO_CASE = "There is no case {ref} that you can see."
 NO_PATIENT = "Case {ref} has no patient enrolled with the bot: there is nothing to erase."
 ASK = (
     "<b>Erase the patient of {ref}?</b>\n"
@@ -46,60 +38,40 @@ TELL_CLINICIAN = (
 @for_roles(Role.ADMIN, refusal=FOR_ADMINS)
 async def erase_command(turn: Turn) -> None:
     """/erase_patient C-n: show what will happen, with Erase / Keep buttons."""
-    if len(turn.args) != 1:
-        turn.say(USAGE)
-        return
-    case = await case_svc.visible_case(turn.uow, turn.person, turn.args[0])
+    case = await case_named(turn, USAGE)
     if case is None:
-        turn.say(NO_CASE.format(ref=turn.args[0][:20]))
         return
     if not await patients_of_case(turn.uow, case.id):
         turn.say(NO_PATIENT.format(ref=case.ref), case_id=case.id)
         return
-    turn.say(
-        render(ASK, ref=case.ref),
-        [[Button("Erase", data=f"er:y:{case.id}"), Button("Keep", data=f"er:n:{case.id}")]],
-        case_id=case.id,
-    )
+    ask_to_confirm(turn, ASK, PREFIX, case, "Erase", "Keep")
 
 
-async def erase_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def erase_pressed(turn: Turn, case: Case, yes: bool) -> None:
     """Erase / Keep: the role is checked again on the press, not only on the command."""
-    _, action, raw_id = (update.callback_query.data or "::").split(":", 2)  # type: ignore[union-attr]
-
-    async def body(turn: Turn) -> None:
-        if not has_role(turn.person, [Role.ADMIN]) or turn.person is None:
-            turn.notice = FOR_ADMINS
-            return
-        case = await turn.uow.session.get(Case, int(raw_id))
-        if case is None:
-            turn.notice = KEPT
-            return
-        if action != "y":
-            turn.say(KEPT)
-            return
-        if not await patients_of_case(turn.uow, case.id):
-            turn.say(NO_PATIENT.format(ref=case.ref), case_id=case.id)
-            return
-        result = await erase_patient(turn.uow, case, turn.person, turn.now)
-        log.info("patient of %s erased by %s", case.ref, turn.person.ref)
-        for telegram_id in result.telegram_ids:
-            turn.reset_menu(telegram_id, None)  # that account is a stranger to the bot now
-        turn.say(
-            render(ERASED, ref=case.ref, reminders=result.reminders_cancelled), case_id=case.id
-        )
-        named = (
-            await turn.uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
-        )
-        if named is not None and named.id != turn.person.id:
-            turn.tell(named, render(TELL_CLINICIAN, ref=case.ref), case_id=case.id)
-
-    await run_turn(update, context, body)
+    if not has_role(turn.person, [Role.ADMIN]) or turn.person is None:
+        turn.notice = FOR_ADMINS
+        return
+    if not yes:
+        turn.say(KEPT)
+        return
+    if not await patients_of_case(turn.uow, case.id):
+        turn.say(NO_PATIENT.format(ref=case.ref), case_id=case.id)
+        return
+    result = await erase_patient(turn.uow, case, turn.person, turn.now)
+    log.info("patient of %s erased by %s", case.ref, turn.person.ref)
+    for telegram_id in result.telegram_ids:
+        turn.reset_menu(telegram_id, None)  # that account is a stranger to the bot now
+    turn.say(render(ERASED, ref=case.ref, reminders=result.reminders_cancelled), case_id=case.id)
+    named = await turn.uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
+    if named is not None and named.id != turn.person.id:
+        turn.tell(named, render(TELL_CLINICIAN, ref=case.ref), case_id=case.id)
 
 
-def handlers() -> list[tuple[int, BaseHandler]]:
-    private = filters.ChatType.PRIVATE
-    return [
-        (0, CommandHandler("erase_patient", erase_command, filters=private)),
-        (0, CallbackQueryHandler(erase_pressed, pattern=r"^er:[yn]:\d{1,9}$")),
-    ]
+def _case_gone(turn: Turn) -> None:
+    """No such case: admins hear nothing was erased; anyone else that it is for admins."""
+    turn.notice = KEPT if has_role(turn.person, [Role.ADMIN]) else FOR_ADMINS
+
+
+erase_button = on_confirm(erase_pressed, _case_gone)
+ERASE_BUTTON = confirm_pattern(PREFIX)

@@ -1,31 +1,27 @@
-"""Command menus: which commands each kind of user has, for /help and Telegram's menu.
+"""Command menus: which menu a person has now, and setting a chat's menu in Telegram.
 
-A chat's menu follows the person's current standing, not only their role: someone
-pending approval, suspended or rejected has the base commands only, and a Telegram
-account no longer bound to anyone (after /stop or erasure) is a stranger again.
+The commands of each menu come from the one command table (`handlers/commands.py`),
+handed to the running bot as `Resources.menus` (for /help and after a change of
+standing). A chat's menu follows the person's current standing, not only their role:
+someone pending approval, suspended or rejected has the base commands only, and a
+Telegram account no longer bound to anyone (after /stop or erasure) is a stranger again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
 
-from storage.models import Person, PersonStatus, Role
+from storage.models import Person, PersonStatus
 
 log = logging.getLogger(__name__)
 
-# Every role's commands; features add theirs here so /help and the menu agree.
-BASE_COMMANDS: list[tuple[str, str]] = [
-    ("start", "What this bot is"),
-    ("help", "Your commands"),
-    ("privacy", "What is stored and why"),
-    ("cancel", "Leave the current question"),
-]
-ROLE_COMMANDS: dict[str, list[tuple[str, str]]] = {role.value: [] for role in Role}
-NO_ROLE_COMMANDS: list[tuple[str, str]] = []
 INACTIVE = "inactive"  # known to the bot, but not (or no longer) allowed to act
+# Menu key (a role, INACTIVE, or None for a stranger) -> (command, description), in order.
+Menus = Mapping[str | None, Sequence[tuple[str, str]]]
 
 
 def menu_key(person: Person | None) -> str | None:
@@ -35,22 +31,11 @@ def menu_key(person: Person | None) -> str | None:
     return person.role if person.status == PersonStatus.ACTIVE else INACTIVE
 
 
-def commands_for(key: str | None) -> list[tuple[str, str]]:
-    """The commands of one menu (see `menu_key`), in menu order."""
-    if key is None:
-        extra = NO_ROLE_COMMANDS
-    elif key == INACTIVE:
-        extra = []
-    else:
-        extra = ROLE_COMMANDS.get(key, [])
-    return BASE_COMMANDS[:1] + extra + BASE_COMMANDS[1:]
-
-
-async def set_menu(bot: object, chat_id: int | None, key: str | None) -> None:
+async def set_menu(bot: object, chat_id: int | None, commands: Sequence[tuple[str, str]]) -> None:
     """Set the command menu of one chat (or the default); failure is logged, not fatal."""
-    commands = [BotCommand(name, description) for name, description in commands_for(key)]
+    menu = [BotCommand(name, description) for name, description in commands]
     scope = BotCommandScopeChat(chat_id) if chat_id else BotCommandScopeDefault()
     try:
-        await bot.set_my_commands(commands, scope=scope)  # type: ignore[attr-defined]
+        await bot.set_my_commands(menu, scope=scope)  # type: ignore[attr-defined]
     except TelegramError as exc:
         log.warning("setMyCommands failed for scope %s: %s", scope.type, type(exc).__name__)

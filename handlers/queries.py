@@ -1,46 +1,32 @@
-"""/ask, the holder's buttons, replies relayed through the bot's own message mapping,
-resolving with an advice summary, /queue, /away, /back and escalation."""
+"""/ask (a question about one of one's cases), the holder's buttons (acknowledge, reply,
+pass to the deputy, resolve with an advice summary) and replies relayed through the
+bot's own message mapping."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
 
 from telegram import Update
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import ContextTypes
 
-from delivery.sender import Button
-from delivery.text import Html, render
-from handlers import cases_texts as T
-from handlers import texts
+from delivery.text import render
+from handlers import cases_texts, queries_texts, referral_texts, texts
 from handlers.base import (
     END,
     Conversation,
-    Resources,
     Turn,
     choice_button,
-    for_roles,
     has_role,
     message_to,
     run_turn,
 )
-from handlers.cases import _referrer_gate, today
-from services import cases as svc
-from services import queries as qsvc
+from handlers.shared import holder_buttons, referrer_gate, today
+from services import cases, queries
 from services.advice_pdf import AdviceEntry, AdviceSummary, advice_pdf, advice_text
 from services.patient_checks import check_free_text
 from services.registration import Invalid
 from storage.models import Case, Person, Query, Role
-
-log = logging.getLogger(__name__)
 
 PICK_CASE, QUESTION, ANSWER = "pick_case", "question", "answer"
 
@@ -52,41 +38,35 @@ async def _still_referrer(turn: Turn) -> bool:
     case_id = turn.data.get("case_id")
     if case_id is None:
         return True
-    case = await turn.uow.session.get(Case, case_id)
+    case = await turn.uow.cases.get(case_id)
     return case is not None and case.referrer_id == turn.person.id
 
 
 async def _still_holds(turn: Turn) -> bool:
     """An active clinician still named clinician or deputy of the query's case."""
-    found = await qsvc.query_with_case(turn.uow, turn.data.get("query_id", 0))
-    return found is not None and svc.holds_case(turn.person, found[1])
+    found = await queries.query_with_case(turn.uow, turn.data.get("query_id", 0))
+    return found is not None and cases.holds_case(turn.person, found[1])
 
 
 asking = Conversation("ask", start_state=QUESTION, allowed=_still_referrer)
 answering = Conversation("reply", start_state=ANSWER, allowed=_still_holds)
 
 
-def holder_buttons(query: Query) -> list[list[Button]]:
-    """The holder's actions; the data is an opaque id checked against whoever presses."""
-    return [
-        [
-            Button(T.ACKNOWLEDGE, data=f"q:ack:{query.id}"),
-            Button(T.REPLY, data=f"q:rep:{query.id}"),
-        ],
-        [Button(T.PASS, data=f"q:pass:{query.id}"), Button(T.RESOLVE, data=f"q:res:{query.id}")],
-    ]
+async def _open_cases(turn: Turn) -> list[Case]:
+    assert turn.person is not None
+    return [c for c in await cases.cases_of(turn.uow, turn.person) if c.status == "open"]
 
 
 async def ask_pick_case(turn: Turn) -> None:
     """Offer the referrer's open cases."""
     assert turn.person is not None
-    cases = [c for c in await svc.cases_of(turn.uow, turn.person) if c.status == "open"]
-    turn.data["choices"] = [c.id for c in cases[:20]]
+    shown = (await _open_cases(turn))[:20]
+    turn.data["choices"] = [c.id for c in shown]
     rows = [
-        [choice_button(f"{c.ref} — {T.TUMOUR_TYPES[c.tumour_type]}", f"k:{i}")]
-        for i, c in enumerate(cases[:20])
+        [choice_button(f"{c.ref} — {referral_texts.TUMOUR_TYPES[c.tumour_type]}", f"k:{i}")]
+        for i, c in enumerate(shown)
     ]
-    turn.say(T.ASK_WHICH_CASE, rows, protect=True)  # the buttons list the cases
+    turn.say(queries_texts.ASK_WHICH_CASE, rows, protect=True)  # the buttons list the cases
 
 
 @asking.step(PICK_CASE, ask_pick_case, accepts_text=False)
@@ -102,7 +82,10 @@ async def got_case(turn: Turn) -> str:
 
 async def ask_question(turn: Turn) -> None:
     """Ask for the question's text."""
-    turn.say(render(T.ASK_QUESTION, ref=f"C-{turn.data['case_id']}"), case_id=turn.data["case_id"])
+    turn.say(
+        render(queries_texts.ASK_QUESTION, ref=f"C-{turn.data['case_id']}"),
+        case_id=turn.data["case_id"],
+    )
 
 
 @asking.step(QUESTION, ask_question, text_hint="Please type your question.")
@@ -111,73 +94,64 @@ async def got_question(turn: Turn) -> str:
     checked = check_free_text(turn.text or "", "question", 3000)
     if isinstance(checked, Invalid):
         return turn.again(checked.problem)
-    case = await svc.visible_case(turn.uow, turn.person, f"C-{turn.data['case_id']}")
+    case = await cases.visible_case(turn.uow, turn.person, f"C-{turn.data['case_id']}")
     if case is None or turn.person is None or case.referrer_id != turn.person.id:
-        turn.say(T.NOT_YOURS.format(ref=f"C-{turn.data['case_id']}"))
+        turn.say(cases_texts.NOT_YOURS.format(ref=f"C-{turn.data['case_id']}"))
         return END
-    routed = await qsvc.ask(turn.uow, turn.person, case, str(checked.value), turn.now, today(turn))
+    routed = await queries.ask(
+        turn.uow, turn.person, case, str(checked.value), turn.now, today(turn)
+    )
     await announce_query(turn, routed, str(checked.value))
     return END
 
 
-async def announce_query(turn: Turn, routed: qsvc.Routed, text: str) -> None:
+async def announce_query(turn: Turn, routed: queries.Routed, text: str) -> None:
     query, case = routed.query, routed.case
     referrer = turn.person.name if turn.person else ""
     holder = routed.holder
-    turn.say(
+    turn.say_about(
         render(
-            T.QUERY_ROUTED,
+            queries_texts.QUERY_ROUTED,
             qref=query.ref,
             ref=case.ref,
             holder=holder.name if holder else "the service coordinator",
-            why=T.HOLDER_AWAY if routed.to_deputy_because_away else "",
+            why=queries_texts.HOLDER_AWAY if routed.to_deputy_because_away else "",
         ),
-        case_id=case.id,
-        query_id=query.id,
+        query,
     )
     if holder is not None:
-        turn.tell(
-            holder,
-            render(
-                T.QUERY_FOR_HOLDER,
-                qref=query.ref,
-                ref=case.ref,
-                urgency=T.URGENCIES[case.urgency],
-                referrer=referrer,
-                text=text,
-            ),
-            holder_buttons(query),
-            protect=True,
-            case_id=case.id,
-            query_id=query.id,
+        for_holder = render(
+            queries_texts.QUERY_FOR_HOLDER,
+            qref=query.ref,
+            ref=case.ref,
+            urgency=referral_texts.URGENCIES[case.urgency],
+            referrer=referrer,
+            text=text,
         )
+        turn.tell_about(holder, for_holder, query, holder_buttons(query))
+    copy = render(
+        queries_texts.QUERY_COPY, qref=query.ref, ref=case.ref, referrer=referrer, text=text
+    )
     for link in routed.link_clinicians:
-        turn.tell(
-            link,
-            render(T.QUERY_COPY, qref=query.ref, ref=case.ref, referrer=referrer, text=text),
-            protect=True,
-            case_id=case.id,
-            query_id=query.id,
-        )
+        turn.tell_about(link, copy, query)
 
 
 async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/ask [C-n]: a question about one of one's open cases."""
 
     async def body(turn: Turn) -> None:
-        if not _referrer_gate(turn):
+        if not referrer_gate(turn):
             return
         assert turn.person is not None
         if turn.args:
-            case = await svc.visible_case(turn.uow, turn.person, turn.args[0])
+            case = await cases.visible_case(turn.uow, turn.person, turn.args[0])
             if case is None or case.referrer_id != turn.person.id:
-                turn.say(T.NOT_YOURS.format(ref=turn.args[0]))
+                turn.say(cases_texts.NOT_YOURS.format(ref=turn.args[0]))
                 return
             await asking.begin(turn, {"case_id": case.id})
             return
-        cases = [c for c in await svc.cases_of(turn.uow, turn.person) if c.status == "open"]
-        if not cases:
-            turn.say(T.NO_OPEN_CASES)
+        if not await _open_cases(turn):
+            turn.say(cases_texts.NO_OPEN_CASES)
             return
         turn.data = {}
         await asking.goto(turn, PICK_CASE)
@@ -190,13 +164,13 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def _clinician_query(turn: Turn, raw_id: str) -> tuple[Query, Case] | None:
     """The query if the presser is a clinician of its case; otherwise says no."""
-    found = await qsvc.query_with_case(turn.uow, int(raw_id)) if raw_id.isdigit() else None
+    found = await queries.query_with_case(turn.uow, int(raw_id)) if raw_id.isdigit() else None
     if found is None or not has_role(turn.person, [Role.CLINICIAN]):
-        turn.notice = T.NOT_HOLDER
+        turn.notice = queries_texts.NOT_HOLDER
         return None
     query, case = found
-    if not qsvc.clinician_side(turn.person, case):
-        turn.notice = T.NOT_HOLDER
+    if not queries.clinician_side(turn.person, case):
+        turn.notice = queries_texts.NOT_HOLDER
         return None
     return query, case
 
@@ -210,74 +184,80 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if found is None:
             return
         query, case = found
-        me = turn.person
-        assert me is not None
+        assert turn.person is not None
         referrer = await turn.uow.people.get(case.referrer_id)
-        if action == "ack":
-            if await qsvc.acknowledge(turn.uow, me, query, turn.now):
-                turn.notice = T.ACKNOWLEDGED_HOLDER.format(qref=query.ref)
-                if referrer:
-                    turn.tell(
-                        referrer,
-                        render(
-                            T.ACKNOWLEDGED_REFERRER, holder=me.name, qref=query.ref, ref=case.ref
-                        ),
-                        case_id=case.id,
-                        query_id=query.id,
-                    )
-            else:
-                turn.notice = f"{query.ref} is already {query.status}."
-        elif action == "rep":
-            if query.status == "resolved":
-                turn.say(
-                    T.QUERY_CLOSED.format(qref=query.ref, ref=case.ref),
-                    case_id=case.id,
-                    query_id=query.id,
-                )
-                return
-            await answering.begin(turn, {"query_id": query.id})
-        elif action == "pass":
-            other = await qsvc.pass_to_deputy(turn.uow, me, query, case, turn.now)
-            if other is None:
-                turn.notice = T.NO_DEPUTY.format(qref=query.ref)
-                return
-            turn.say(
-                render(T.PASSED_HOLDER, qref=query.ref, holder=other.name),
-                case_id=case.id,
-                query_id=query.id,
-            )
-            text = await _question_text(turn, query)
-            turn.tell(
-                other,
-                render(
-                    "{head}\n\n{t}",
-                    head=render(T.PASSED_TO_YOU, qref=query.ref, ref=case.ref, by=me.name),
-                    t=text,
-                ),
-                holder_buttons(query),
-                protect=True,
-                case_id=case.id,
-                query_id=query.id,
-            )
-            if referrer:
-                turn.tell(
-                    referrer,
-                    render(T.PASSED_REFERRER, qref=query.ref, ref=case.ref, holder=other.name),
-                    case_id=case.id,
-                    query_id=query.id,
-                )
-        elif action == "res":
-            if not await qsvc.resolve(turn.uow, me, query, turn.now):
-                turn.notice = f"{query.ref} is already resolved."
-                return
-            turn.say(render(T.RESOLVED_HOLDER, qref=query.ref), case_id=case.id, query_id=query.id)
-            await _send_advice(turn, query, case, referrer)
+        await _ACTIONS[action](_Press(turn, turn.person, query, case, referrer))
 
     await run_turn(update, context, body)
 
 
+@dataclass(frozen=True)
+class _Press:
+    """A holder's button press on a query: who, which query and case, and its referrer."""
+
+    turn: Turn
+    me: Person
+    query: Query
+    case: Case
+    referrer: Person | None
+
+
+async def _acknowledge(press: _Press) -> None:
+    turn, query = press.turn, press.query
+    if not await queries.acknowledge(turn.uow, press.me, query, turn.now):
+        turn.notice = f"{query.ref} is already {query.status}."
+        return
+    turn.notice = queries_texts.ACKNOWLEDGED_HOLDER.format(qref=query.ref)
+    if press.referrer:
+        seen = render(
+            queries_texts.ACKNOWLEDGED_REFERRER,
+            holder=press.me.name,
+            qref=query.ref,
+            ref=press.case.ref,
+        )
+        turn.tell_about(press.referrer, seen, query)
+
+
+async def _reply(press: _Press) -> None:
+    turn, query = press.turn, press.query
+    if query.status == "resolved":
+        closed = queries_texts.QUERY_CLOSED.format(qref=query.ref, ref=press.case.ref)
+        turn.say_about(closed, query)
+        return
+    await answering.begin(turn, {"query_id": query.id})
+
+
+async def _pass(press: _Press) -> None:
+    turn, query, case = press.turn, press.query, press.case
+    other = await queries.pass_to_deputy(turn.uow, press.me, query, case, turn.now)
+    if other is None:
+        turn.notice = queries_texts.NO_DEPUTY.format(qref=query.ref)
+        return
+    turn.say_about(render(queries_texts.PASSED_HOLDER, qref=query.ref, holder=other.name), query)
+    head = render(queries_texts.PASSED_TO_YOU, qref=query.ref, ref=case.ref, by=press.me.name)
+    text = await _question_text(turn, query)
+    turn.tell_about(other, render("{head}\n\n{t}", head=head, t=text), query, holder_buttons(query))
+    if press.referrer:
+        passed = render(
+            queries_texts.PASSED_REFERRER, qref=query.ref, ref=case.ref, holder=other.name
+        )
+        turn.tell_about(press.referrer, passed, query)
+
+
+async def _resolve(press: _Press) -> None:
+    turn, query = press.turn, press.query
+    if not await queries.resolve(turn.uow, press.me, query, turn.now):
+        turn.notice = f"{query.ref} is already resolved."
+        return
+    turn.say_about(render(queries_texts.RESOLVED_HOLDER, qref=query.ref), query)
+    await _send_advice(turn, query, press.case, press.referrer)
+
+
+_ACTIONS = {"ack": _acknowledge, "rep": _reply, "pass": _pass, "res": _resolve}
+
+
 async def _question_text(turn: Turn, query: Query) -> str:
-    messages = [m for m in await qsvc.thread(turn.uow, query.case_id) if m.query_id == query.id]
+    messages = [m for m in await queries.thread(turn.uow, query.case_id) if m.query_id == query.id]
     return messages[0].body or "" if messages else ""
 
 
@@ -285,7 +265,7 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
     """The advice summary, as text and as a PDF, to the referrer and link clinicians."""
     names: dict[int, str] = {}
     entries: list[AdviceEntry] = []
-    messages = [m for m in await qsvc.thread(turn.uow, case.id) if m.query_id == query.id]
+    messages = [m for m in await queries.thread(turn.uow, case.id) if m.query_id == query.id]
     for message in messages[1:]:
         if message.author_id not in names:
             author = await turn.uow.people.get(message.author_id) if message.author_id else None
@@ -308,13 +288,13 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
     pdf = await asyncio.to_thread(advice_pdf, summary)
     text = advice_text(summary)
     links: list[Person] = []
-    if svc.link_may_read(query.asked_by_id, case):
-        links = await svc.link_clinicians_for(turn.uow, case.centre_id, case.tumour_type)
+    if cases.link_may_read(query.asked_by_id, case):
+        links = await cases.link_clinicians_for(turn.uow, case.centre_id, case.tumour_type)
     for person in [p for p in [referrer, *links] if p is not None]:
-        turn.tell(person, render("{t}", t=text), case_id=case.id, query_id=query.id)
+        turn.tell_about(person, render("{t}", t=text), query)
         document = message_to(
             person,
-            render(T.ADVICE_CAPTION, qref=query.ref, ref=case.ref),
+            render(queries_texts.ADVICE_CAPTION, qref=query.ref, ref=case.ref),
             case_id=case.id,
             query_id=query.id,
             document=(f"advice-{case.ref}-{query.ref}.pdf", pdf),
@@ -344,16 +324,16 @@ def _role_name(person: Person | None, case: Case) -> str:
 
 async def ask_answer(turn: Turn) -> None:
     """Ask the clinician for the answer text."""
-    found = await qsvc.query_with_case(turn.uow, turn.data["query_id"])
+    found = await queries.query_with_case(turn.uow, turn.data["query_id"])
     ref = found[1].ref if found else ""
     turn.say(
-        T.ASK_REPLY.format(qref=f"Q-{turn.data['query_id']}", ref=ref),
+        queries_texts.ASK_REPLY.format(qref=f"Q-{turn.data['query_id']}", ref=ref),
         case_id=found[1].id if found else None,
         query_id=turn.data["query_id"],
     )
 
 
-@answering.step(ANSWER, ask_answer, text_hint=T.ONLY_TEXT)
+@answering.step(ANSWER, ask_answer, text_hint=queries_texts.ONLY_TEXT)
 async def got_answer(turn: Turn) -> str:
     """Relay the typed answer."""
     checked = check_free_text(turn.text or "", "answer", 3000)
@@ -365,57 +345,43 @@ async def got_answer(turn: Turn) -> str:
 
 async def relay_text(turn: Turn, query_id: int, text: str) -> None:
     """Send a reply to the other side of the query."""
-    found = await qsvc.query_with_case(turn.uow, query_id)
+    found = await queries.query_with_case(turn.uow, query_id)
     if found is None or turn.person is None:
         turn.say(texts.UNKNOWN_INPUT)
         return
     query, case = found
-    if not (svc.holds_case(turn.person, case) or _active_referrer_of(turn.person, case)):
+    if not (cases.holds_case(turn.person, case) or _active_referrer_of(turn.person, case)):
         # Checked here, not only when the message was first sent: the author may have
         # been suspended or taken off the case since.
-        turn.say(T.NOT_YOURS.format(ref=case.ref))
+        turn.say(cases_texts.NOT_YOURS.format(ref=case.ref))
         return
-    result = await qsvc.relay(turn.uow, turn.person, query, case, text, turn.now)
+    result = await queries.relay(turn.uow, turn.person, query, case, text, turn.now)
     if result == "closed":
-        turn.say(
-            T.QUERY_CLOSED.format(qref=query.ref, ref=case.ref), case_id=case.id, query_id=query.id
-        )
+        turn.say_about(queries_texts.QUERY_CLOSED.format(qref=query.ref, ref=case.ref), query)
         return
     if isinstance(result, str):
-        turn.say(T.NOT_YOURS.format(ref=case.ref))
+        turn.say(cases_texts.NOT_YOURS.format(ref=case.ref))
         return
     if result.reopened:
-        turn.say(T.QUERY_REOPENED.format(qref=query.ref), case_id=case.id, query_id=query.id)
+        turn.say_about(queries_texts.QUERY_REOPENED.format(qref=query.ref), query)
+    _pass_on(turn, result, query, case, text)
+    who = ", ".join(p.name or "" for p in result.to) or "the service"
+    turn.say_about(queries_texts.REPLY_SENT.format(who=who, qref=query.ref), query)
+
+
+def _pass_on(turn: Turn, result: queries.Relayed, query: Query, case: Case, text: str) -> None:
+    """The relayed message to the other side, and copies to the link clinicians."""
     author = _role_name(turn.person, case)
+    words = {"qref": query.ref, "ref": case.ref, "author": author, "text": text}
     for person in result.to:
         if result.from_clinician:
-            body = render(
-                T.ANSWER_FOR_REFERRER, qref=query.ref, ref=case.ref, author=author, text=text
-            )
-            turn.tell(person, body, protect=True, case_id=case.id, query_id=query.id)
+            turn.tell_about(person, render(queries_texts.ANSWER_FOR_REFERRER, **words), query)
         else:
-            body = render(
-                T.FOLLOWUP_FOR_HOLDER, qref=query.ref, ref=case.ref, author=author, text=text
-            )
-            turn.tell(
-                person,
-                body,
-                holder_buttons(query),
-                protect=True,
-                case_id=case.id,
-                query_id=query.id,
-            )
-    copies = result.copies if svc.link_may_read(query.asked_by_id, case) else []
+            followup = render(queries_texts.FOLLOWUP_FOR_HOLDER, **words)
+            turn.tell_about(person, followup, query, holder_buttons(query))
+    copies = result.copies if cases.link_may_read(query.asked_by_id, case) else []
     for person in copies:
-        turn.tell(
-            person,
-            render(T.ANSWER_COPY, qref=query.ref, ref=case.ref, author=author, text=text),
-            protect=True,
-            case_id=case.id,
-            query_id=query.id,
-        )
-    who = ", ".join(p.name or "" for p in result.to) or "the service"
-    turn.say(T.REPLY_SENT.format(who=who, qref=query.ref), case_id=case.id, query_id=query.id)
+        turn.tell_about(person, render(queries_texts.ANSWER_COPY, **words), query)
 
 
 async def telegram_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -430,10 +396,10 @@ async def telegram_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             turn.say(texts.UNKNOWN_INPUT)
             return
         if mapping.recipient_id != turn.person.id:
-            turn.say(T.NOT_YOURS.format(ref=f"C-{mapping.case_id}"))
+            turn.say(cases_texts.NOT_YOURS.format(ref=f"C-{mapping.case_id}"))
             return
         if not message.text:
-            turn.say(T.ONLY_TEXT)
+            turn.say(queries_texts.ONLY_TEXT)
             return
         checked = check_free_text(message.text, "reply", 3000)
         if isinstance(checked, Invalid):
@@ -442,121 +408,3 @@ async def telegram_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await relay_text(turn, mapping.query_id, str(checked.value))
 
     await run_turn(update, context, body)
-
-
-# --- Clinicians' lists and availability ---------------------------------------------
-
-
-@for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
-async def queue_command(turn: Turn) -> None:
-    """/queue: a clinician's open queries, urgent first, then oldest first."""
-    assert turn.person is not None
-    queue = await qsvc.open_queries_for(turn.uow, turn.person)
-    if not queue:
-        turn.say(T.QUEUE_EMPTY)
-        return
-    tz = turn.resources.timezone
-    lines = [
-        render(
-            T.QUEUE_LINE,
-            qref=q.ref,
-            ref=f"C-{q.case_id}",
-            state="not yet acknowledged" if q.status == "open" else "acknowledged",
-            asked=q.created_at.astimezone(tz).strftime("%d %b %H:%M"),
-        )
-        for q in queue
-    ]
-    turn.say(Html("\n".join([T.QUEUE_HEADER, "", *lines])), protect=True)
-
-
-@for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
-async def away_command(turn: Turn) -> None:
-    """/away YYYY-MM-DD: new queries go to the deputy until then."""
-    assert turn.person is not None
-    if len(turn.args) != 1:
-        turn.say(T.AWAY_USAGE)
-        return
-    try:
-        until = date.fromisoformat(turn.args[0])
-    except ValueError:
-        until = None
-    if until is None or until < today(turn):
-        turn.say(T.AWAY_BAD_DATE)
-        return
-    turn.person.away_until = until
-    await turn.uow.audit.record(turn.now, turn.person.ref, "clinician.away", until=str(until))
-    turn.say(T.AWAY_SET.format(until=until.strftime("%d %B %Y")))
-
-
-@for_roles(Role.CLINICIAN, refusal=T.FOR_CLINICIANS)
-async def back_command(turn: Turn) -> None:
-    """/back: available again."""
-    assert turn.person is not None
-    turn.person.away_until = None
-    await turn.uow.audit.record(turn.now, turn.person.ref, "clinician.back")
-    turn.say(T.BACK)
-
-
-async def run_escalations(resources: Resources, sla: timedelta) -> int:
-    """Scheduled: escalate unacknowledged queries, each step once (also after restarts)."""
-    now: datetime = resources.clock.now()
-    async with resources.db.uow() as uow:
-        done = await qsvc.escalate_due(uow, now, sla)
-        for item in done:
-            query, case = item.query, item.case
-            named = (
-                await uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
-            )
-            deputy = await uow.people.get(case.deputy_id) if case.deputy_id else None
-            hours = f"{item.sla.total_seconds() / 3600:g} hours"
-            for person in item.to:
-                if item.level == 1:
-                    messages = [
-                        m for m in await qsvc.thread(uow, case.id) if m.query_id == query.id
-                    ]
-                    body = render(
-                        T.ESCALATED_DEPUTY,
-                        qref=query.ref,
-                        ref=case.ref,
-                        urgency=T.URGENCIES[case.urgency],
-                        sla=hours,
-                        text=messages[0].body if messages else "",
-                    )
-                    message = message_to(
-                        person, body, holder_buttons(query), case_id=case.id, query_id=query.id
-                    )
-                else:
-                    body = render(
-                        T.ESCALATED_ADMINS,
-                        qref=query.ref,
-                        ref=case.ref,
-                        urgency=T.URGENCIES[case.urgency],
-                        sla=hours,
-                        named=named.name if named else "—",
-                        deputy=deputy.name if deputy else "—",
-                    )
-                    message = message_to(person, body, case_id=case.id, query_id=query.id)
-                if message is not None:
-                    resources.sender.enqueue(uow, message, now)
-            log.info("%s escalated to level %s", query.ref, item.level)
-        await uow.commit()
-    if done:
-        resources.sender.wake()
-    return len(done)
-
-
-CONVERSATIONS = [asking, answering]
-
-
-def handlers() -> list[tuple[int, BaseHandler]]:
-    private = filters.ChatType.PRIVATE
-    return [
-        (0, CommandHandler("ask", ask_command, filters=private)),
-        (0, CommandHandler("queue", queue_command, filters=private)),
-        (0, CommandHandler("away", away_command, filters=private)),
-        (0, CommandHandler("back", back_command, filters=private)),
-        (0, CallbackQueryHandler(button_pressed, pattern=r"^q:(ack|rep|pass|res):\d+$")),
-        # New messages only: an edited reply is not relayed a second time (it would also
-        # arrive without update.message); the fallback says edits are not read.
-        (0, MessageHandler(private & filters.UpdateType.MESSAGE & filters.REPLY, telegram_reply)),
-    ]

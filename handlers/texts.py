@@ -105,3 +105,4 @@ PRIVACY = (
 )
 
 HELP_HEADER = "<b>What you can do</b>"
+FOR_CLINICIANS = "This command is for clinicians of the service."

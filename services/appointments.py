@@ -9,11 +9,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-
 from services.invites import INVITE_LIFETIME, hash_token
 from services.reminder_times import reminder_times
-from storage.models import Appointment, Case, Invite, Person, PersonStatus, Reminder, Role
+from storage.models import (
+    Appointment,
+    Case,
+    Invite,
+    Person,
+    PersonStatus,
+    Reminder,
+    Role,
+    ThreadMessage,
+)
 from storage.uow import UnitOfWork
 
 KINDS = {
@@ -43,13 +50,7 @@ def parse_local(text: str, tz: ZoneInfo) -> datetime | None:
 
 async def patient_of(uow: UnitOfWork, case_id: int) -> Person | None:
     """The enrolled (consenting, not stopped) patient of a case."""
-    return await uow.session.scalar(
-        select(Person).where(
-            Person.role == Role.PATIENT,
-            Person.case_id == case_id,
-            Person.status == PersonStatus.ACTIVE,
-        )
-    )
+    return await uow.appointments.patient_of(case_id)
 
 
 async def create_patient_invite(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> str:
@@ -92,7 +93,7 @@ async def record_consent(
     quiet: tuple[time, time] | None,
 ) -> Person | str | None:
     """Consent creates the patient (and their reminders); refusal is recorded too."""
-    invite = await uow.session.get(Invite, invite_id)
+    invite = await uow.appointments.invite(invite_id)
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         return "used"
     if await uow.people.by_telegram_id(telegram_user_id) is not None:
@@ -121,17 +122,8 @@ async def record_consent(
 
 
 async def upcoming(uow: UnitOfWork, case_id: int, now: datetime) -> Sequence[Appointment]:
-    return (
-        await uow.session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.case_id == case_id,
-                Appointment.status == "scheduled",
-                Appointment.starts_at > now,
-            )
-            .order_by(Appointment.starts_at)
-        )
-    ).all()
+    """A case's scheduled appointments after `now`, soonest first."""
+    return await uow.appointments.upcoming(case_id, now)
 
 
 async def schedule_reminders(
@@ -146,7 +138,7 @@ async def schedule_reminders(
     """One pending row per reminder time; APScheduler never holds them in memory."""
     times = reminder_times(appointment.starts_at, offsets, quiet, tz, now)
     for due in times:
-        uow.session.add(
+        uow.appointments.add_reminder(
             Reminder(
                 kind="appointment",
                 appointment_id=appointment.id,
@@ -161,12 +153,7 @@ async def schedule_reminders(
 
 
 async def cancel_reminders(uow: UnitOfWork, appointment_id: int) -> int:
-    result = await uow.session.execute(
-        update(Reminder)
-        .where(Reminder.appointment_id == appointment_id, Reminder.status == "pending")
-        .values(status="cancelled")
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await uow.appointments.cancel_reminders_of_appointment(appointment_id)
 
 
 async def book(
@@ -191,7 +178,7 @@ async def book(
         created_by_id=by.id,
         created_at=now,
     )
-    uow.session.add(appointment)
+    uow.appointments.add(appointment)
     await uow.flush()
     await uow.audit.record(
         now, by.ref, "appointment.created", case.ref, appointment=appointment.id, kind=kind
@@ -241,17 +228,13 @@ async def stop_patient(uow: UnitOfWork, patient: Person, now: datetime) -> int:
     account is unbound, so the bot holds no way to reach them (a new invite can re-enrol)."""
     from services.erasure import unbind
 
-    result = await uow.session.execute(
-        update(Reminder)
-        .where(Reminder.recipient_id == patient.id, Reminder.status == "pending")
-        .values(status="cancelled")
-    )
+    cancelled = await uow.appointments.cancel_reminders_to(patient.id)
     patient.status = PersonStatus.STOPPED
     await unbind(uow, patient, now)
     await uow.audit.record(
         now, patient.ref, "patient.stopped", f"C-{patient.case_id}", unbound=True
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return cancelled
 
 
 def followup_due(today: date, days: int, tz: ZoneInfo) -> datetime:
@@ -277,22 +260,12 @@ async def claim_due(uow: UnitOfWork, now: datetime, limit: int = 500) -> list[Du
     The caller writes the outbox rows in the same transaction: committed together, a
     reminder is either still pending or has its message queued, whatever dies when.
     """
-    statement = (
-        select(Reminder)
-        .where(Reminder.status == "pending", Reminder.due_at <= now)
-        .order_by(Reminder.due_at, Reminder.id)
-        .limit(limit)
-    )
-    if uow.session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
     claimed: list[DueReminder] = []
-    for reminder in (await uow.session.scalars(statement)).all():
+    for reminder in await uow.appointments.due_reminders(now, limit):
         appointment = (
-            await uow.session.get(Appointment, reminder.appointment_id)
-            if reminder.appointment_id
-            else None
+            await uow.appointments.get(reminder.appointment_id) if reminder.appointment_id else None
         )
-        case = await uow.session.get(Case, reminder.case_id) if reminder.case_id else None
+        case = await uow.cases.get(reminder.case_id) if reminder.case_id else None
         recipient = await uow.people.get(reminder.recipient_id)
         missed = now - reminder.due_at >= LATE_LIMIT
         if missed:
@@ -313,11 +286,43 @@ async def answer_reminder(
     uow: UnitOfWork, patient: Person, reminder_id: int, attending: bool, now: datetime
 ) -> Reminder | None:
     """Record the patient's answer to their own reminder."""
-    reminder = await uow.session.get(Reminder, reminder_id)
+    reminder = await uow.appointments.reminder(reminder_id)
     if reminder is None or reminder.recipient_id != patient.id or reminder.kind != "appointment":
         return None
     reminder.response = "attending" if attending else "cannot_attend"
     await uow.audit.record(
         now, patient.ref, "reminder.answered", f"reminder:{reminder.id}", response=reminder.response
     )
+    return reminder
+
+
+async def note_attending(
+    uow: UnitOfWork, patient: Person, reminder: Reminder, what: str, now: datetime
+) -> None:
+    """The patient said they will attend: a line in the case's thread."""
+    uow.appointments.add_thread_note(
+        ThreadMessage(
+            case_id=reminder.case_id,
+            author_id=patient.id,
+            body=f"Patient will attend: {what}",
+            created_at=now,
+        )
+    )
+
+
+async def set_followup(
+    uow: UnitOfWork, case: Case, by: Person, due: datetime, note: str, now: datetime
+) -> Reminder:
+    """A follow-up reminder to the case's named clinician at `due` (/followup)."""
+    reminder = Reminder(
+        kind="followup",
+        case_id=case.id,
+        recipient_id=case.named_clinician_id,
+        due_at=due,
+        status="pending",
+        note=note,
+        created_at=now,
+    )
+    uow.appointments.add_reminder(reminder)
+    await uow.audit.record(now, by.ref, "followup.set", case.ref)
     return reminder

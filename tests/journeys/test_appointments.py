@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from handlers.appointments import dispatch_reminders
+from handlers.jobs import dispatch_reminders
 from services import appointments as svc
 from storage.crypto import Keyring
 from storage.models import Reminder
@@ -71,7 +71,7 @@ async def _book_one_stop(h: Harness, edit: bool = False) -> None:
 async def _due(h: Harness) -> list[datetime]:
     async with h.db.uow() as uow:
         rows = (
-            await uow.session.scalars(
+            await uow._session.scalars(
                 select(Reminder).where(Reminder.status == "pending").order_by(Reminder.due_at)
             )
         ).all()
@@ -175,7 +175,7 @@ async def test_late_reminders_after_downtime(bot: Harness) -> None:
     await bot.runtime.drained()  # type: ignore[union-attr]
     assert "marked missed" in bot.fake.user(JONES).last().plain
     async with bot.db.uow() as uow:
-        statuses = (await uow.session.scalars(select(Reminder.status).order_by(Reminder.id))).all()
+        statuses = (await uow._session.scalars(select(Reminder.status).order_by(Reminder.id))).all()
     assert statuses == ["sent", "missed"]
 
 
@@ -196,7 +196,7 @@ async def test_two_dispatchers_send_each_of_1000_reminders_once(
         uow.people.add(patient)
         await uow.flush()
         for n in range(1000):
-            uow.session.add(
+            uow._session.add(
                 Reminder(
                     kind="followup",
                     recipient_id=patient.id,
@@ -220,7 +220,7 @@ async def test_two_dispatchers_send_each_of_1000_reminders_once(
     counts = await asyncio.gather(*(worker(db) for db in dbs))
     assert sum(counts) == 1000, counts  # claimed once each, across both
     async with dbs[0].uow() as uow:
-        sent = await uow.session.scalar(
+        sent = await uow._session.scalar(
             select(func.count()).select_from(Reminder).where(Reminder.status == "sent")
         )
     assert sent == 1000

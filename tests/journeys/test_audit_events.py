@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from bot.app import run_purge
-from handlers.appointments import dispatch_reminders
+from handlers.jobs import dispatch_reminders
 from storage.audit import verify_chain
 from storage.crypto import Keyring
 from storage.models import AuditEntry
@@ -95,8 +95,8 @@ async def test_every_listed_audit_event_is_written(bot: Harness) -> None:
         assert result.values_reencrypted > 0
         await record_rotation(rotated, result, h.clock.now(), "cli")
         async with rotated.uow() as uow:
-            entries = (await uow.session.scalars(select(AuditEntry))).all()
-            count, problem = await verify_chain(uow.session, new_keys)
+            entries = (await uow._session.scalars(select(AuditEntry))).all()
+            count, problem = await verify_chain(uow._session, new_keys)
     finally:
         await rotated.dispose()
     assert problem is None and count == len(entries)

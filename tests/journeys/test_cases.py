@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from pypdf import PdfReader
 
-from handlers.queries import run_escalations
+from handlers.jobs import run_escalations
 from storage.models import Centre, Clinic, Person, PersonStatus, ReferrerDetails, Role
 from tests.fakes import FakeUser
 from tests.journeys.conftest import Harness
@@ -232,7 +232,7 @@ async def test_access_is_refused_the_same_way_to_everyone_else(bot: Harness) -> 
     async with bot.db.uow() as uow:
         from storage.models import Query
 
-        query = await uow.session.get(Query, 1)
+        query = await uow._session.get(Query, 1)
         assert query is not None and query.status == "open"
 
 
@@ -338,6 +338,28 @@ async def test_bad_referral_answers_get_the_same_question(bot: Harness) -> None:
     assert "3,000" in error and "New referral 5/6" in again
 
 
+async def test_editing_a_referral_offers_back_to_the_summary(bot: Harness) -> None:
+    """The field choice's Back button says what it does and returns to the summary.
+
+    It once read "Welcome back: new queries come to you again.", /back's text, because
+    two texts of one name shared a module."""
+    await _directory(bot)
+    await _referrer(bot)
+    user = bot.fake.user(REFERRER)
+    await say(bot, user, "/refer")
+    await say(bot, user, NHS)
+    await say(bot, user, "04/05/1970")
+    await press(bot, user, "Soft tissue")
+    await say(bot, user, "Left thigh")
+    await say(bot, user, "Enlarging painless mass, 6 cm, deep to fascia. MRI done. Biopsy?")
+    await press(bot, user, "Urgent")
+    await press(bot, user, "Edit")
+    labels = user.buttons()
+    assert "Back to summary" in labels and not any("Welcome" in label for label in labels)
+    summary = await press(bot, user, "Back to summary")
+    assert "04/05/1970" in summary and "Left thigh" in summary
+
+
 async def test_refer_is_for_approved_referrers_only(bot: Harness) -> None:
     await _directory(bot)
     stranger = bot.fake.user(STRANGER)
@@ -363,7 +385,7 @@ async def test_same_patient_again_offers_the_open_case(bot: Harness) -> None:
 
         from storage.models import Case
 
-        assert await uow.session.scalar(select(func.count()).select_from(Case)) == 1
+        assert await uow._session.scalar(select(func.count()).select_from(Case)) == 1
     # Another referrer's referral of the same patient is flagged to the clinicians.
     await _referrer(bot, OTHER_REFERRER, "Dr Other Referrer")
     other = bot.fake.user(OTHER_REFERRER)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from handlers.appointments import dispatch_reminders
-from handlers.queries import run_escalations
+from handlers.jobs import dispatch_reminders, run_escalations
 from tests.fakes import FakeUser, SentMessage
 from tests.journeys.conftest import Harness
 from tests.journeys.test_appointments import (

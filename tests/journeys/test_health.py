@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from handlers.appointments import dispatch_reminders
+from handlers.jobs import dispatch_reminders
 from storage.uow import Database
 from tests.journeys.conftest import Harness
 from tests.journeys.test_appointments import PATIENT, _book_one_stop, _case_with_patient

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.base import expire_conversations
+from handlers.jobs import expire_conversations
 from storage.models import Centre, Person, PersonStatus, Role
 from tests.fakes import FakeUser
 from tests.journeys.conftest import Harness
@@ -281,7 +281,7 @@ async def test_approval_and_commands_before_and_after(bot: Harness) -> None:
 
         from storage.models import AuditEntry
 
-        actions = (await uow.session.scalars(select(AuditEntry.action))).all()
+        actions = (await uow._session.scalars(select(AuditEntry.action))).all()
     assert actions.count("registration.approved") == 1
 
 
@@ -343,7 +343,7 @@ async def test_contact_change_is_validated_saved_audited_and_seen_by_admins(bot:
         from storage.models import AuditEntry
 
         rows = (
-            await uow.session.scalars(
+            await uow._session.scalars(
                 select(AuditEntry).where(AuditEntry.action == "contact.changed")
             )
         ).all()

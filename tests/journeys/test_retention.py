@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.app import run_purge
-from handlers.appointments import dispatch_reminders
+from handlers.jobs import dispatch_reminders
 from handlers.texts import ERASURE
 from services.retention import purge
 from storage.audit import verify_chain
@@ -37,7 +37,7 @@ EIGHT_YEARS = timedelta(days=2922)
 async def _counts(h: Harness) -> dict[str, object]:
     """What a report counts: rows by status (the purge must not change any of it)."""
     async with h.db.uow() as uow:
-        s = uow.session
+        s = uow._session
         return {
             "cases": (
                 await s.execute(select(Case.status, func.count()).group_by(Case.status))
@@ -100,7 +100,7 @@ async def test_close_then_purge_removes_bodies_and_keeps_counts_and_audit(bot: H
     assert result.appointments == 1
 
     async with bot.db.uow() as uow:
-        s = uow.session
+        s = uow._session
         c1, c2 = await s.get(Case, 1), await s.get(Case, 2)
         assert c1 is not None and c2 is not None
         assert c1.purged_at is not None and c1.status == "closed"
@@ -145,13 +145,13 @@ async def test_close_then_purge_removes_bodies_and_keeps_counts_and_audit(bot: H
     # Idempotent: nothing of the case is touched twice (only newer delivery copies go).
     assert (again.cases, again.thread_messages, again.patients, again.appointments) == (0,) * 4
     async with bot.db.uow() as uow:
-        runs = await uow.session.scalar(
+        runs = await uow._session.scalar(
             select(func.count())
             .select_from(AuditEntry)
             .where(AuditEntry.action == "retention.purged")
         )
         assert runs == 3  # one entry per run, with counts
-        count, problem = await verify_chain(uow.session, bot.db.keyring)
+        count, problem = await verify_chain(uow._session, bot.db.keyring)
         assert problem is None and count > 0
 
 
@@ -187,7 +187,7 @@ async def test_erase_patient_removes_the_binding_and_keeps_the_case(bot: Harness
     assert "removed the patient of case C-1" in jones.last().plain
 
     async with bot.db.uow() as uow:
-        s = uow.session
+        s = uow._session
         person = await s.scalar(select(Person).where(Person.case_id == 1))
         assert person is not None and person.telegram_user_id is None
         assert (person.name, person.phone, person.email) == (None, None, None)
@@ -216,7 +216,7 @@ async def test_stop_unbinds_and_a_new_invitation_can_enrol_again(bot: Harness) -
     patient, jones = bot.fake.user(PATIENT), bot.fake.user(JONES)
     assert "nothing more" in await say(bot, patient, "/stop")
     async with bot.db.uow() as uow:
-        person = await uow.session.scalar(select(Person).where(Person.case_id == 1))
+        person = await uow._session.scalar(select(Person).where(Person.case_id == 1))
         assert person is not None and person.telegram_user_id is None
         assert person.status == PersonStatus.STOPPED
     assert "referring clinicians" in await say(bot, patient, "/start")
@@ -268,7 +268,7 @@ async def test_erasure_removes_exactly_what_privacy_says_and_keeps_the_health_re
     await bot.runtime.drained()  # type: ignore[union-attr]
 
     async with bot.db.uow() as uow:
-        s = uow.session
+        s = uow._session
         # "everything that links the bot to their Telegram account": no column of any
         # table holds the account number any more...
         for table in Base.metadata.sorted_tables:

@@ -1,0 +1,150 @@
+"""Timed jobs whose messages are the bot's: due reminders, escalation of unacknowledged
+queries, and the end of idle conversations. Each opens its own unit of work and queues
+its messages on the outbox; `bot/jobs.py` schedules them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from delivery.sender import Button, Outgoing
+from delivery.text import render
+from handlers import queries_texts, referral_texts, texts
+from handlers.appointments import reminder_text
+from handlers.base import Resources, message_to, protected
+from handlers.shared import holder_buttons
+from services import appointments, queries
+from services.queries import Escalation
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def dispatch_reminders(resources: Resources) -> int:
+    """Scheduled: queue due reminders in the same transaction that marks them."""
+    now = resources.clock.now()
+    async with resources.db.uow() as uow:
+        claimed = await appointments.claim_due(uow, now)
+        for item in claimed:
+            message = _reminder_message(item, resources)
+            if item.missed and item.case is not None and item.case.named_clinician_id:
+                named = await uow.people.get(item.case.named_clinician_id)
+                if named:
+                    message = message_to(
+                        named,
+                        render(
+                            "A reminder for case {ref} could not be sent in time (the bot "
+                            "was down) and was marked missed.",
+                            ref=item.case.ref,
+                        ),
+                        case_id=item.case.id,
+                    )
+            if message is not None:
+                resources.sender.enqueue(uow, message, now)
+        await uow.commit()
+    if claimed:
+        resources.sender.wake()
+    return len(claimed)
+
+
+def _reminder_message(item: appointments.DueReminder, resources: Resources) -> Outgoing | None:
+    if item.missed or item.reminder.status != "sent" or item.recipient is None:
+        return None
+    if item.reminder.kind == "followup":
+        return message_to(
+            item.recipient,
+            render(
+                "📌 Follow-up reminder for case C-{c}: {n}",
+                c=item.reminder.case_id,
+                n=item.reminder.note or "",
+            ),
+            case_id=item.reminder.case_id,
+        )
+    if item.appointment is None:
+        return None
+    return message_to(
+        item.recipient,
+        reminder_text(item.appointment, resources),
+        [
+            [
+                Button("I will attend", data=f"rm:y:{item.reminder.id}"),
+                Button("I can't attend", data=f"rm:n:{item.reminder.id}"),
+            ]
+        ],
+        case_id=item.reminder.case_id,
+    )
+
+
+async def run_escalations(resources: Resources, sla: timedelta) -> int:
+    """Scheduled: escalate unacknowledged queries, each step once (also after restarts)."""
+    now: datetime = resources.clock.now()
+    async with resources.db.uow() as uow:
+        done = await queries.escalate_due(uow, now, sla)
+        for item in done:
+            for message in await _escalation_messages(uow, item):
+                resources.sender.enqueue(uow, message, now)
+            log.info("%s escalated to level %s", item.query.ref, item.level)
+        await uow.commit()
+    if done:
+        resources.sender.wake()
+    return len(done)
+
+
+async def _escalation_messages(uow: UnitOfWork, item: Escalation) -> list[Outgoing]:
+    """Level 1: the question to the deputy, with the holder's buttons; level 2: a notice
+    to the admins naming the case's clinicians."""
+    query, case = item.query, item.case
+    named = await uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
+    deputy = await uow.people.get(case.deputy_id) if case.deputy_id else None
+    hours = f"{item.sla.total_seconds() / 3600:g} hours"
+    words = {
+        "qref": query.ref,
+        "ref": case.ref,
+        "urgency": referral_texts.URGENCIES[case.urgency],
+        "sla": hours,
+    }
+    found = []
+    for person in item.to:
+        buttons = None
+        if item.level == 1:
+            messages = [m for m in await queries.thread(uow, case.id) if m.query_id == query.id]
+            text = messages[0].body if messages else ""
+            body = render(queries_texts.ESCALATED_DEPUTY, **words, text=text)
+            buttons = holder_buttons(query)
+        else:
+            named_name, deputy_name = named.name if named else "—", deputy.name if deputy else "—"
+            body = render(
+                queries_texts.ESCALATED_ADMINS, **words, named=named_name, deputy=deputy_name
+            )
+        message = message_to(person, body, buttons, case_id=case.id, query_id=query.id)
+        if message is not None:
+            found.append(message)
+    return found
+
+
+async def expire_conversations(resources: Resources) -> int:
+    """End conversations idle past their time and tell the user (runs after restarts too)."""
+    now = resources.clock.now()
+    expired = 0
+    async with resources.db.uow() as uow:
+        for row in await uow.conversations.expired(now):
+            conversation = resources.conversations.get(row.name)
+            notice = conversation.on_timeout if conversation else texts.CONVERSATION_TIMED_OUT
+            person = await uow.people.by_telegram_id(row.telegram_user_id)
+            resources.sender.enqueue(
+                uow,
+                Outgoing(
+                    row.telegram_user_id,
+                    render(notice),
+                    protect=protected(person, False, None, None),
+                    recipient_id=person.id if person else None,
+                ),
+                now,
+            )
+            await uow.conversations.delete(row.telegram_user_id)
+            log.info("conversation %s timed out for user %s", row.name, row.telegram_user_id)
+            expired += 1
+        await uow.commit()
+    if expired:
+        resources.sender.wake()
+    return expired
