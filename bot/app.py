@@ -16,13 +16,14 @@ from typing import Any
 
 from alembic.util.exc import CommandError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
-from telegram.ext import Application, BaseHandler, ContextTypes, TypeHandler
+from telegram.ext import Application, BaseHandler, ContextTypes
 
 from bot import jobs
 from bot.config import ConfigError, Settings, StartupError
+from bot.delivery_rules import tell_admins_it_failed, tell_dependants_unreachable
 from bot.health import HealthServer
 from bot.leadership import AdvisoryLock, Leadership, SoleProcess, asyncpg_connector
 from bot.webhook import WebhookServer
@@ -32,38 +33,17 @@ from delivery.inbound import Intake
 from delivery.outbox import Dispatcher
 from delivery.ratelimit import IncomingRateLimit
 from delivery.sender import Sender
-from handlers import (
-    admin,
-    appointments,
-    cases,
-    closing,
-    common,
-    erasure,
-    queries,
-    registration,
-    texts,
-)
-from handlers.base import (
-    Conversation,
-    Resources,
-    conversation_router,
-    frames_only,
-    resources_of,
-)
+from handlers import commands, texts
+from handlers.base import Conversation, Resources, frames_only, resources_of
+from handlers.menus import set_menu
 from monitoring.metrics import DeliveryCounts, Metrics
 from services.retention import PurgeResult, purge
-from storage.audit import chain_head
 from storage.crypto import Keyring
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
 
-CONVERSATIONS: list[Conversation] = [
-    *registration.CONVERSATIONS,
-    *cases.CONVERSATIONS,
-    *queries.CONVERSATIONS,
-    *appointments.CONVERSATIONS,
-]
+CONVERSATIONS: list[Conversation] = commands.CONVERSATIONS
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -100,15 +80,6 @@ async def run_purge(db: Database, clock: Clock, retention: timedelta) -> PurgeRe
         return None
     log.info("retention purge: %s", result.as_dict())
     return result
-
-
-async def log_audit_head(db: Database) -> tuple[int, str] | None:
-    """Scheduled: write the audit chain's head to the log (kept apart from the database)."""
-    async with db.uow() as uow:
-        head = await chain_head(uow.session)
-    if head is not None:
-        log.info("audit head: entry %s mac %s", head[0], head[1])
-    return head
 
 
 def build_application(settings: Settings, token: str) -> Application:
@@ -171,34 +142,47 @@ def sqlite_path_problem(database_url: str) -> StartupError | None:
     )
 
 
+# The first of the exception's causes that is one of these kinds, or None.
+_Find = Callable[[type[BaseException] | tuple[type[BaseException], ...]], Any]
+
+
 def database_problem(database_url: str, exc: BaseException) -> StartupError | None:
     """What the operator must fix when the first connection or migration failed, or None."""
-    import asyncpg
-
     url = make_url(database_url)
     causes = _causes(exc)
 
     def find(kind: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
         return next((c for c in causes if isinstance(c, kind)), None)
 
-    if url.get_backend_name() == "sqlite":
-        path = url.database
-        error = find(sqlite3.Error)
-        text = str(error or "").lower()
-        if "not a database" in text:
-            return ConfigError(
-                f"DATABASE_URL: {path} is not a SQLite database; point DATABASE_URL at the "
-                "bot's database file"
-            )
-        if "locked" in text:
-            return StartupError(
-                f"DATABASE_URL: {path} is locked by another program; close it, then start again"
-            )
-        if error is not None or find(OSError) is not None:
-            return StartupError(
-                f"DATABASE_URL: SQLite cannot use {path} ({_first_line(error or find(OSError))}"
-                "); check that it is a file the bot's user may read and write"
-            )
+    if url.get_backend_name() == "sqlite" and (problem := _sqlite_problem(url.database, find)):
+        return problem
+    return _server_problem(url, find) or _schema_problem(find)
+
+
+def _sqlite_problem(path: str | None, find: _Find) -> StartupError | None:
+    error = find(sqlite3.Error)
+    text = str(error or "").lower()
+    if "not a database" in text:
+        return ConfigError(
+            f"DATABASE_URL: {path} is not a SQLite database; point DATABASE_URL at the "
+            "bot's database file"
+        )
+    if "locked" in text:
+        return StartupError(
+            f"DATABASE_URL: {path} is locked by another program; close it, then start again"
+        )
+    if error is not None or find(OSError) is not None:
+        return StartupError(
+            f"DATABASE_URL: SQLite cannot use {path} ({_first_line(error or find(OSError))}"
+            "); check that it is a file the bot's user may read and write"
+        )
+    return None
+
+
+def _server_problem(url: URL, find: _Find) -> StartupError | None:
+    """PostgreSQL (or the network to it) refused the bot: what the operator must fix."""
+    import asyncpg
+
     where = f"{url.host or 'localhost'}:{url.port or 5432}"
     if find(asyncpg.InvalidCatalogNameError):
         return ConfigError(
@@ -241,6 +225,10 @@ def database_problem(database_url: str, exc: BaseException) -> StartupError | No
             f"DATABASE_URL: PostgreSQL at {where} refused to start the bot "
             f"({type(other).__name__}: {_first_line(other)})"
         )
+    return None
+
+
+def _schema_problem(find: _Find) -> StartupError | None:
     if unknown := find(CommandError):
         return StartupError(
             f"DATABASE_URL: the database's schema is not one this version knows "
@@ -277,6 +265,31 @@ def telegram_problem(settings: Settings, exc: BaseException) -> StartupError | N
     )
 
 
+def open_database(settings: Settings, engine_kwargs: dict[str, object] | None) -> Database:
+    """The database DATABASE_URL names, after checking a SQLite file can be kept there."""
+    if problem := sqlite_path_problem(settings.DATABASE_URL):
+        raise problem
+    return Database(
+        settings.DATABASE_URL,
+        Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
+        sqlite_driver_name=settings.SQLITE_DRIVER,
+        **(engine_kwargs or {}),
+    )
+
+
+def choose_leadership(
+    settings: Settings, db: Database, engine_kwargs: dict[str, object] | None
+) -> Leadership:
+    """Who takes the updates: an advisory lock on PostgreSQL, the only process on SQLite."""
+    if db.dialect != "postgresql":
+        return SoleProcess(settings.DATABASE_URL)
+    connect_args = dict((engine_kwargs or {}).get("connect_args", {}) or {})  # type: ignore[call-overload]
+    return AdvisoryLock(
+        asyncpg_connector(settings.DATABASE_URL, connect_args),
+        check_seconds=settings.LEADER_CHECK_SECONDS,
+    )
+
+
 @contextlib.asynccontextmanager
 async def _explained(problem: Callable[[BaseException], StartupError | None]) -> Any:
     """Re-raise a failure as the StartupError `problem` makes of it, if it knows it."""
@@ -309,23 +322,8 @@ class BotRuntime:
         self.settings = settings
         self.clock = clock or SystemClock()
         token = settings.require_token()
-        if problem := sqlite_path_problem(settings.DATABASE_URL):
-            raise problem
-        self.db = Database(
-            settings.DATABASE_URL,
-            Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
-            sqlite_driver_name=settings.SQLITE_DRIVER,
-            **(engine_kwargs or {}),
-        )
-        self.leadership: Leadership
-        if self.db.dialect == "postgresql":
-            connect_args = dict((engine_kwargs or {}).get("connect_args", {}) or {})  # type: ignore[call-overload]
-            self.leadership = AdvisoryLock(
-                asyncpg_connector(settings.DATABASE_URL, connect_args),
-                check_seconds=settings.LEADER_CHECK_SECONDS,
-            )
-        else:
-            self.leadership = SoleProcess(settings.DATABASE_URL)
+        self.db = open_database(settings, engine_kwargs)
+        self.leadership = choose_leadership(settings, self.db, engine_kwargs)
         self.metrics = Metrics()
         self.application = build_application(settings, token)
         self.flood = FloodControl(
@@ -334,16 +332,36 @@ class BotRuntime:
             settings.SEND_PER_CHAT_BURST,
             timer=timer,
         )
-        self.dispatcher = Dispatcher(
+        self.dispatcher = self._dispatcher()
+        self.sender = Sender(self.application.bot, self.flood, self.dispatcher.wake)
+        self.resources = self._resources(conversations)
+        self.application.bot_data["resources"] = self.resources
+        for group, handler in commands.all_handlers(handlers):
+            self.application.add_handler(handler, group=group)
+        self.application.add_error_handler(on_error)
+        self.intake = self._intake(poll_timeout)
+        self.health = self._monitoring()
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.nightly_purge = jobs.NightlyPurge(self.db, self.clock, settings)
+        self.webhook = self._webhook()
+
+    def _dispatcher(self) -> Dispatcher:
+        """The outbox's sender, with the clinic's rules for what cannot be delivered."""
+        return Dispatcher(
             self.db,
             self.application.bot,
             self.flood,
             self.clock,
-            max_age=settings.SEND_MAX_AGE,
+            max_age=self.settings.SEND_MAX_AGE,
             liveness=self.leadership.liveness,
+            on_failed=tell_admins_it_failed,
+            on_unreachable=tell_dependants_unreachable,
         )
-        self.sender = Sender(self.application.bot, self.flood, self.dispatcher.wake)
-        self.resources = Resources(
+
+    def _resources(self, conversations: Iterable[Conversation]) -> Resources:
+        """What every handler reaches through `resources_of(context)`."""
+        settings = self.settings
+        return Resources(
             db=self.db,
             clock=self.clock,
             sender=self.sender,
@@ -351,28 +369,17 @@ class BotRuntime:
             service_phone=settings.SERVICE_PHONE,
             bot_username=settings.BOT_USERNAME,
             conversations={c.name: c for c in [*CONVERSATIONS, *conversations]},
+            menus=commands.menus(),
             reminder_offsets=settings.REMINDER_OFFSETS,
             quiet_hours=settings.QUIET_HOURS,
             metrics=self.metrics,
             ack_sla=settings.ACK_SLA,
         )
-        self.application.bot_data["resources"] = self.resources
-        self.application.add_handler(TypeHandler(Update, conversation_router), group=-1)
-        for group, handler in [
-            *common.handlers(),
-            *registration.handlers(),
-            *cases.handlers(),
-            *queries.handlers(),
-            *appointments.handlers(),
-            *admin.handlers(),
-            *closing.handlers(),
-            *erasure.handlers(),
-            *handlers,
-            *common.fallbacks(),
-        ]:
-            self.application.add_handler(handler, group=group)
-        self.application.add_error_handler(on_error)
-        self.intake = Intake(
+
+    def _intake(self, poll_timeout: int) -> Intake:
+        """Stores incoming updates and feeds them to the application, one at a time."""
+        settings = self.settings
+        return Intake(
             self.db,
             self.application,
             self.clock,
@@ -385,33 +392,38 @@ class BotRuntime:
             ),
             on_slow_down=self._slow_down,
         )
+
+    def _monitoring(self) -> HealthServer:
+        """The metrics' view of delivery and leadership, and the server that shows them."""
         stats = self.dispatcher.stats
         self.metrics.delivery = lambda: DeliveryCounts(
             stats.sent, stats.retried, stats.failed, stats.unreachable
         )
         self.metrics.is_holder = lambda: self.leadership.is_holder
-        self.health = HealthServer(
+        return HealthServer(
             self.db,
             self.clock,
             self.metrics,
             lambda: self.leadership.role,
-            listen=settings.HEALTH_LISTEN,
-            port=settings.HEALTH_PORT,
+            listen=self.settings.HEALTH_LISTEN,
+            port=self.settings.HEALTH_PORT,
         )
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.nightly_purge = jobs.NightlyPurge(self.db, self.clock, settings)
-        self.webhook: WebhookServer | None = None
-        if settings.WEBHOOK_URL:
-            assert settings.WEBHOOK_SECRET
-            # Every process accepts webhook calls (behind a load balancer any may get
-            # one); each stores the update and the holder handles it.
-            self.webhook = WebhookServer(
-                self.intake,
-                secret=settings.WEBHOOK_SECRET,
-                url=settings.WEBHOOK_URL,
-                listen=settings.LISTEN,
-                port=settings.PORT,
-            )
+
+    def _webhook(self) -> WebhookServer | None:
+        """The webhook server when WEBHOOK_URL is set; None: polling."""
+        settings = self.settings
+        if not settings.WEBHOOK_URL:
+            return None
+        assert settings.WEBHOOK_SECRET
+        # Every process accepts webhook calls (behind a load balancer any may get
+        # one); each stores the update and the holder handles it.
+        return WebhookServer(
+            self.intake,
+            secret=settings.WEBHOOK_SECRET,
+            url=settings.WEBHOOK_URL,
+            listen=settings.LISTEN,
+            port=settings.PORT,
+        )
 
     async def start(self) -> None:
         """Claim the database file and the ports, connect to Telegram, migrate, start
@@ -443,13 +455,12 @@ class BotRuntime:
         await self.application.start()
         if not self.resources.bot_username:
             self.resources.bot_username = self.application.bot.username
-        await common.set_menu(self.application.bot, None, None)
+        await set_menu(self.application.bot, None, self.resources.menus.get(None, []))
         # Messages committed before a crash go out first; then stored updates are handled.
         # Every process sends: outbox rows are claimed one by one (SKIP LOCKED).
         await self.dispatcher.start()
-        # Reminders that fell due while the bot was down: sent if < 6 h late, else missed.
-        await appointments.dispatch_reminders(self.resources)
-        await log_audit_head(self.db)
+        # Work that fell due while the bot was down (reminders), and the audit head.
+        await jobs.run_at_start(self)
         jobs.schedule(self.scheduler, self)
         self.scheduler.start()
         await self.health.start()
@@ -465,7 +476,7 @@ class BotRuntime:
     async def _take_updates(self) -> None:
         """This process holds the lock: register the webhook or poll, and handle updates."""
         # Timeouts that fell due while nobody held the lock fire now, not 30 minutes later.
-        await self._expire_conversations()
+        await jobs.run_on_taking_updates(self)
         if self.settings.WEBHOOK_URL:
             try:
                 await self.application.bot.set_webhook(
@@ -492,9 +503,6 @@ class BotRuntime:
 
     async def _stop_taking_updates(self) -> None:
         await self.intake.stop()
-
-    async def _expire_conversations(self) -> None:
-        await jobs.expire_if_holder(self)
 
     async def stop(self) -> None:
         """Stop taking updates, hand over the lock, finish scheduled work, close connections."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import re
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,9 @@ from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.logs import setup_logging
 from core.clock import SystemClock
 from storage.crypto import Keyring
+
+if TYPE_CHECKING:
+    from storage.uow import Database
 
 T = TypeVar("T")
 
@@ -59,14 +63,21 @@ def _run(coro: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(coro())  # type: ignore[arg-type]
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def _migrated(settings: Settings) -> AsyncIterator[Database]:
+    """The configured database, migrated first, disposed of on the way out."""
     from storage.uow import Database
 
-    return Database(
+    db = Database(
         settings.DATABASE_URL,
         Keyring.from_keys(settings.ENCRYPTION_KEYS, settings.INDEX_KEY),
         sqlite_driver_name=settings.SQLITE_DRIVER,
     )
+    try:
+        await db.migrate()
+        yield db
+    finally:
+        await db.dispose()
 
 
 def _not_started(message: str, code: int) -> None:
@@ -115,9 +126,7 @@ def keys_rotate() -> None:
     from storage.rotation import count_rows, record_rotation, rotate_keys
 
     async def rotate() -> None:
-        db = _database(settings)
-        try:
-            await db.migrate()
+        async with _migrated(settings) as db:
             total = await count_rows(db)
             with Progress(
                 TextColumn("re-encrypting"),
@@ -133,8 +142,6 @@ def keys_rotate() -> None:
                 f"rows checked: {result.rows_seen}; values re-encrypted: "
                 f"{result.values_reencrypted}"
             )
-        finally:
-            await db.dispose()
 
     _run(rotate)
 
@@ -143,17 +150,11 @@ def keys_rotate() -> None:
 def audit_verify() -> None:
     """Check the audit log's chain; exit 1 naming the first bad entry."""
     settings = _settings()
-    from storage.audit import chain_head, verify_chain
 
     async def verify() -> None:
-        db = _database(settings)
-        try:
-            await db.migrate()
-            async with db.uow() as uow:
-                count, problem = await verify_chain(uow.session, db.keyring)
-                head = await chain_head(uow.session)
-        finally:
-            await db.dispose()
+        async with _migrated(settings) as db, db.uow() as uow:
+            count, problem = await uow.audit.verify()
+            head = await uow.audit.head()
         if problem:
             _fail(f"audit chain broken at entry {problem.entry_id}: {problem.reason}")
         typer.echo(f"audit chain intact: {count} entries")
@@ -221,9 +222,7 @@ def audit_export(
     partial = out.with_name(out.name + ".partial") if out else None
 
     async def export() -> int:
-        db = _database(settings)
-        try:
-            await db.migrate()
+        async with _migrated(settings) as db:
             async with db.uow() as uow:
                 if partial is None:
                     count = await export_csv(uow, sys.stdout.write, span.start, span.end)
@@ -236,8 +235,6 @@ def audit_export(
                 )
                 await uow.commit()
             return count
-        finally:
-            await db.dispose()
 
     try:
         count = _run(export)
@@ -268,10 +265,8 @@ def report(
         _fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}", 2)
 
     async def make() -> str:
-        db = _database(settings)
         clock = SystemClock()
-        try:
-            await db.migrate()
+        async with _migrated(settings) as db:
             async with db.uow() as uow:
                 figures = await build_report(
                     uow, clock, settings.TIMEZONE, settings.ACK_SLA, first, last
@@ -287,8 +282,6 @@ def report(
                     format=fmt,
                 )
                 await uow.commit()
-        finally:
-            await db.dispose()
         return render(figures, fmt)
 
     try:
@@ -306,12 +299,8 @@ def purge() -> None:
     from services.retention import purge as apply_retention
 
     async def run_purge() -> None:
-        db = _database(settings)
-        try:
-            await db.migrate()
+        async with _migrated(settings) as db:
             result = await apply_retention(db, SystemClock().now(), settings.retention, actor="cli")
-        finally:
-            await db.dispose()
         typer.echo(f"retention: {settings.RETENTION_DAYS} days")
         for name, count in result.as_dict().items():
             typer.echo(f"{name.replace('_', ' ')}: {count}")
@@ -355,10 +344,8 @@ def directory_import(file: FileArg) -> None:
         _fail(f"{len(parsed)} problem(s); nothing was imported")
 
     async def apply() -> None:
-        db = _database(settings)
         try:
-            await db.migrate()
-            async with db.uow() as uow:
+            async with _migrated(settings) as db, db.uow() as uow:
                 report = await import_directory(uow, parsed, SystemClock().now())  # type: ignore[arg-type]
                 await uow.commit()
         except DirectoryRejected as exc:
@@ -366,8 +353,6 @@ def directory_import(file: FileArg) -> None:
                 err.print(f"{file}: {problem}", markup=False, highlight=False)
             _fail(f"{len(exc.problems)} problem(s); nothing was imported")
             return
-        finally:
-            await db.dispose()
         for line in render_report(report):
             typer.echo(line)
 
@@ -383,13 +368,8 @@ def directory_export(file: FileArg) -> None:
     fmt = _format_of(file)
 
     async def export() -> None:
-        db = _database(settings)
-        try:
-            await db.migrate()
-            async with db.uow() as uow:
-                text = await export_directory(uow, fmt)  # type: ignore[arg-type]
-        finally:
-            await db.dispose()
+        async with _migrated(settings) as db, db.uow() as uow:
+            text = await export_directory(uow, fmt)  # type: ignore[arg-type]
         file.write_text(text, encoding="utf-8")
         typer.echo(f"written {file}")
 
@@ -406,15 +386,10 @@ def invite(
     from services.invites import InviteError, create_staff_invite, invite_link
 
     async def make() -> str:
-        db = _database(settings)
-        try:
-            await db.migrate()
-            async with db.uow() as uow:
-                token = await create_staff_invite(uow, role, person_id, SystemClock().now())
-                username = settings.BOT_USERNAME or await _username_from_telegram(settings)
-                await uow.commit()
-        finally:
-            await db.dispose()
+        async with _migrated(settings) as db, db.uow() as uow:
+            token = await create_staff_invite(uow, role, person_id, SystemClock().now())
+            username = settings.BOT_USERNAME or await _username_from_telegram(settings)
+            await uow.commit()
         return invite_link(username, token)
 
     try:
@@ -453,6 +428,7 @@ def sandbox(
     """Try the bot without Telegram: every role in a browser, made-up data, no network."""
     from datetime import UTC, datetime
 
+    from bot.sandboxed import SandboxRuntime
     from sandbox.run import real_database_problem, serve
     from sandbox.world import SandboxError
 
@@ -473,7 +449,7 @@ def sandbox(
         sys.stdout.flush()  # a script waiting for the URL gets it now, not at exit
 
     try:
-        _run(lambda: serve(host, port, started, ready))
+        _run(lambda: serve(SandboxRuntime, host, port, started, ready))
     except SandboxError as exc:
         _fail(f"sandbox: {exc}", 2)
 

@@ -63,6 +63,48 @@ def listening_sockets(
     raise problem
 
 
+class PortServer:
+    """A tornado application on `listen:port`. The port is taken early (`bind`), so a
+    clash stops the start before anything else is done; `start` serves it."""
+
+    def __init__(
+        self,
+        app: Application,
+        listen: str,
+        port: int,
+        *,
+        listen_setting: str,
+        port_setting: str,
+        max_body_size: int | None = None,
+    ) -> None:
+        self.app, self.listen, self.port = app, listen, port
+        self.settings = {"listen_setting": listen_setting, "port_setting": port_setting}
+        self.max_body_size = max_body_size
+        self.server: HTTPServer | None = None
+        self._sockets: list[socket.socket] = []
+
+    def bind(self) -> None:
+        """Take the port now, so a clash stops the start before anything else is done."""
+        if self.server is None and not self._sockets:
+            self._sockets = listening_sockets(self.listen, self.port, **self.settings)
+            self.port = self._sockets[0].getsockname()[1]  # port 0 asks for a free one
+
+    async def start(self) -> None:
+        self.bind()
+        self.server = HTTPServer(self.app, max_body_size=self.max_body_size)
+        self.server.add_sockets(self._sockets)
+        self._sockets = []
+
+    async def stop(self) -> None:
+        for sock in self._sockets:  # bound, never served (a start that failed)
+            sock.close()
+        self._sockets = []
+        if self.server is not None:
+            self.server.stop()
+            await self.server.close_all_connections()
+            self.server = None
+
+
 async def read_state(db: Database, clock: Clock) -> DatabaseState:
     """The database's figures for /readyz and /metrics; `reachable` False if it is down."""
     state = DatabaseState()
@@ -127,7 +169,7 @@ class _Metrics(RequestHandler):
         self.write(self.metrics.exposition())
 
 
-class HealthServer:
+class HealthServer(PortServer):
     """`/healthz`, `/readyz`, `/metrics` on `listen:port`."""
 
     def __init__(
@@ -146,36 +188,13 @@ class HealthServer:
             self.metrics.state = await read_state(self.db, self.clock)
             return self.metrics.state
 
-        self.app = Application(
+        app = Application(
             [
                 ("/healthz", _Live),
                 ("/readyz", _Ready, {"refresh": refresh, "role": role}),
                 ("/metrics", _Metrics, {"refresh": refresh, "metrics": metrics}),
             ]
         )
-        self.listen, self.port = listen, port
-        self.server: HTTPServer | None = None
-        self._sockets: list[socket.socket] = []
-
-    def bind(self) -> None:
-        """Take the port now, so a clash stops the start before anything else is done."""
-        if self.server is None and not self._sockets:
-            self._sockets = listening_sockets(
-                self.listen, self.port, listen_setting="HEALTH_LISTEN", port_setting="HEALTH_PORT"
-            )
-            self.port = self._sockets[0].getsockname()[1]  # port 0 asks for a free one
-
-    async def start(self) -> None:
-        self.bind()
-        self.server = HTTPServer(self.app)
-        self.server.add_sockets(self._sockets)
-        self._sockets = []
-
-    async def stop(self) -> None:
-        for sock in self._sockets:  # bound, never served (a start that failed)
-            sock.close()
-        self._sockets = []
-        if self.server is not None:
-            self.server.stop()
-            await self.server.close_all_connections()
-            self.server = None
+        super().__init__(
+            app, listen, port, listen_setting="HEALTH_LISTEN", port_setting="HEALTH_PORT"
+        )

@@ -1,9 +1,11 @@
 """The bot's timed background work: one table of jobs, each with its interval setting.
 
-BotRuntime schedules every job of `JOBS`; the sandbox and tests run the same table
-(`run_sweeps`). Every job is safe in every process at once: reminders and escalations
-claim their rows (SKIP LOCKED on PostgreSQL), conversations are expired by the update
-taker only, and the nightly purge runs once a night across processes (`NightlyPurge`).
+BotRuntime starts jobs only from `JOBS`: it schedules every one, runs those marked
+`at_start` as it starts and `on_taking_updates` when it takes the updates; the sandbox
+(through bot.sandboxed) and tests run the same table (`run_sweeps`). Every job is safe
+in every process at once: reminders and escalations claim their rows (SKIP LOCKED on
+PostgreSQL), conversations are expired by the update taker only, and the nightly purge
+runs once a night across processes (`NightlyPurge`).
 """
 
 from __future__ import annotations
@@ -12,26 +14,52 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from core.clock import Clock
-from handlers.appointments import dispatch_reminders
-from handlers.base import expire_conversations, frames_only
-from handlers.queries import run_escalations
+from handlers.base import frames_only
+from handlers.jobs import dispatch_reminders, expire_conversations, run_escalations
 from services.retention import PurgeResult, Skipped, last_purge, purge_once
 from storage.uow import Database
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
+    from handlers.base import Resources
 
 log = logging.getLogger(__name__)
+# The audit head is logged as bot.app, where operators have always looked for it.
+audit_log = logging.getLogger("bot.app")
 
 # A purge that failed is tried again after this, not at every check.
 PURGE_RETRY = timedelta(minutes=15)
+
+
+class _Leadership(Protocol):
+    @property
+    def is_holder(self) -> bool: ...
+
+
+class JobRuntime(Protocol):
+    """What the jobs use of the running bot (bot.app.BotRuntime, which imports this
+    module: a protocol keeps the import one-way)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def resources(self) -> Resources: ...
+
+    @property
+    def leadership(self) -> _Leadership: ...
+
+    @property
+    def nightly_purge(self) -> NightlyPurge: ...
 
 
 @dataclass(frozen=True)
@@ -40,13 +68,19 @@ class Job:
 
     name: str
     every: Callable[[Settings], float]  # seconds between runs, from the settings
-    run: Callable[[BotRuntime], Awaitable[object]]
+    run: Callable[[JobRuntime], Awaitable[object]]
     # Follows the service's clock (due reminders, idle conversations, late queries): the
     # sandbox runs these after moving its clock.
     sweep: bool = False
+    # Also run once as the process starts, before scheduling: work that fell due while
+    # no process ran (reminders: sent if under 6 h late, else missed) is not left waiting.
+    at_start: bool = False
+    # Also run once when this process takes the updates: timeouts that fell due while
+    # nobody held the lock fire then, not an interval later.
+    on_taking_updates: bool = False
 
 
-async def expire_if_holder(runtime: BotRuntime) -> int:
+async def expire_if_holder(runtime: JobRuntime) -> int:
     # Only the update taker: a standby ending a conversation would race the holder's
     # handling of that user's next answer.
     if not runtime.leadership.is_holder:
@@ -54,21 +88,28 @@ async def expire_if_holder(runtime: BotRuntime) -> int:
     return await expire_conversations(runtime.resources)
 
 
-async def _reminders(runtime: BotRuntime) -> int:
+async def _reminders(runtime: JobRuntime) -> int:
     return await dispatch_reminders(runtime.resources)
 
 
-async def _escalations(runtime: BotRuntime) -> int:
+async def _escalations(runtime: JobRuntime) -> int:
     return await run_escalations(runtime.resources, runtime.settings.ACK_SLA)
 
 
-async def _audit_head(runtime: BotRuntime) -> object:
-    from bot.app import log_audit_head  # logged as bot.app, where operators look for it
+async def log_audit_head(db: Database) -> tuple[int, str] | None:
+    """Write the audit chain's head to the log (kept apart from the database)."""
+    async with db.uow() as uow:
+        head = await uow.audit.head()
+    if head is not None:
+        audit_log.info("audit head: entry %s mac %s", head[0], head[1])
+    return head
 
+
+async def _audit_head(runtime: JobRuntime) -> object:
     return await log_audit_head(runtime.db)
 
 
-async def _nightly_purge(runtime: BotRuntime) -> object:
+async def _nightly_purge(runtime: JobRuntime) -> object:
     return await runtime.nightly_purge()
 
 
@@ -78,15 +119,16 @@ JOBS: tuple[Job, ...] = (
         lambda s: s.CONVERSATION_SWEEP_SECONDS,
         expire_if_holder,
         sweep=True,
+        on_taking_updates=True,
     ),
-    Job("reminders", lambda s: s.REMINDER_SWEEP_SECONDS, _reminders, sweep=True),
+    Job("reminders", lambda s: s.REMINDER_SWEEP_SECONDS, _reminders, sweep=True, at_start=True),
     Job("escalations", lambda s: s.ESCALATION_SWEEP_SECONDS, _escalations, sweep=True),
-    Job("audit-head", lambda s: s.AUDIT_HEAD_MINUTES * 60, _audit_head),
+    Job("audit-head", lambda s: s.AUDIT_HEAD_MINUTES * 60, _audit_head, at_start=True),
     Job("retention-purge", lambda s: s.PURGE_CHECK_SECONDS, _nightly_purge),
 )
 
 
-def schedule(scheduler: AsyncIOScheduler, runtime: BotRuntime) -> None:
+def schedule(scheduler: AsyncIOScheduler, runtime: JobRuntime) -> None:
     """Register every job of the table on `scheduler` (started by the caller)."""
     for job in JOBS:
         scheduler.add_job(
@@ -101,7 +143,7 @@ def schedule(scheduler: AsyncIOScheduler, runtime: BotRuntime) -> None:
         )
 
 
-async def _guarded(job: Job, runtime: BotRuntime) -> None:
+async def _guarded(job: Job, runtime: JobRuntime) -> None:
     # APScheduler would log the exception's message, which may quote personal data.
     try:
         await job.run(runtime)
@@ -109,7 +151,21 @@ async def _guarded(job: Job, runtime: BotRuntime) -> None:
         log.error("job %s failed: %s\n%s", job.name, type(exc).__name__, frames_only(exc))
 
 
-async def run_sweeps(runtime: BotRuntime) -> int:
+async def run_at_start(runtime: JobRuntime) -> None:
+    """The table's start-up jobs, in order; a failure fails the start."""
+    for job in JOBS:
+        if job.at_start:
+            await job.run(runtime)
+
+
+async def run_on_taking_updates(runtime: JobRuntime) -> None:
+    """The table's jobs for a process that has just taken the updates."""
+    for job in JOBS:
+        if job.on_taking_updates:
+            await job.run(runtime)
+
+
+async def run_sweeps(runtime: JobRuntime) -> int:
     """Every sweep of the table once, now (the sandbox, after moving its clock)."""
     done = 0
     for job in JOBS:

@@ -37,6 +37,44 @@ class AlreadyRunning(Exception):
     """Another process already uses this SQLite database."""
 
 
+async def _every(seconds: float, check: Callback, what: str) -> None:
+    """Run `check` every `seconds` until cancelled; a failure is logged, and never ends
+    the loop."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await check()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("%s failed: %s", what, type(exc).__name__)
+
+
+async def _heartbeat(conn: Any, seconds: float) -> None:
+    """Return if the lock's connection answers within `seconds`; raise otherwise."""
+    async with asyncio.timeout(seconds):
+        await conn.fetchval("SELECT 1")
+
+
+async def _close_connection(conn: Any) -> None:
+    """Close a lock's connection, which frees its locks: politely for 2 s, then by force."""
+    if conn is None:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2):
+            await conn.close()
+    with contextlib.suppress(Exception):
+        conn.terminate()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel `task` and wait until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class OwnerLock:
     """PostgreSQL: this process's owner id, valid exactly while the process is alive.
 
@@ -66,23 +104,14 @@ class OwnerLock:
 
     async def start(self) -> None:
         await self._check()  # usually held before the first claim
-        self._task = asyncio.create_task(self._run(), name="owner-lock")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.check_seconds)
-            try:
-                await self._check()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # never let the check loop die
-                log.error("owner lock check failed: %s", type(exc).__name__)
+        self._task = asyncio.create_task(
+            _every(self.check_seconds, self._check, "owner lock check"), name="owner-lock"
+        )
 
     async def _check(self) -> None:
         if self.owner is not None:
             try:
-                async with asyncio.timeout(self.check_seconds):
-                    await self._conn.fetchval("SELECT 1")
+                await _heartbeat(self._conn, self.check_seconds)
                 return
             except Exception as exc:
                 log.warning("owner lock connection lost: %s", type(exc).__name__)
@@ -116,19 +145,11 @@ class OwnerLock:
     async def _close(self) -> None:
         conn = self._conn
         self._forget()
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await conn.close()
-            with contextlib.suppress(Exception):
-                conn.terminate()
+        await _close_connection(conn)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancel(self._task)
+        self._task = None
         await self._close()
 
 
@@ -229,10 +250,7 @@ class SoleProcess(Leadership):
         await self._gain()
 
     async def stop(self) -> None:
-        if self._resume is not None:
-            self._resume.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._resume
+        await _cancel(self._resume)
         self.is_holder = False
         if self._file is not None:
             with contextlib.suppress(OSError):
@@ -270,24 +288,15 @@ class AdvisoryLock(Leadership):
     async def start(self, on_gain: Callback, on_loss: Callback) -> None:
         self.on_gain, self.on_loss = on_gain, on_loss
         await self._try_once()  # a lone process starts taking updates without delay
-        self._task = asyncio.create_task(self._run(), name="leadership")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.check_seconds)
-            try:
-                await self._try_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # never let the lock loop die
-                log.error("leadership check failed: %s", type(exc).__name__)
+        self._task = asyncio.create_task(
+            _every(self.check_seconds, self._try_once, "leadership check"), name="leadership"
+        )
 
     async def _try_once(self) -> None:
         loop = asyncio.get_running_loop()
         if self.is_holder:
             try:
-                async with asyncio.timeout(self.check_seconds):
-                    await self._conn.fetchval("SELECT 1")
+                await _heartbeat(self._conn, self.check_seconds)
             except Exception as exc:
                 await self._close()
                 await self._lose(f"lock connection lost ({type(exc).__name__})")
@@ -324,19 +333,11 @@ class AdvisoryLock(Leadership):
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await conn.close()
-            with contextlib.suppress(Exception):
-                conn.terminate()
+        await _close_connection(conn)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancel(self._task)
+        self._task = None
         self.is_holder = False
         await self._close()
 

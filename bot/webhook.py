@@ -5,13 +5,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import socket
 from urllib.parse import urlsplit
 
-from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler, stream_request_body
 
-from bot.health import listening_sockets
+from bot.health import PortServer
 from delivery.inbound import Intake
 
 log = logging.getLogger(__name__)
@@ -67,41 +65,23 @@ class _Health(RequestHandler):
         self.write({"status": "ok"})
 
 
-class WebhookServer:
+class WebhookServer(PortServer):
     """A small HTTP server for Telegram's webhook calls and a liveness check."""
 
     def __init__(self, intake: Intake, *, secret: str, url: str, listen: str, port: int) -> None:
         path = urlsplit(url).path or "/"
-        self.app = Application(
+        app = Application(
             [
                 (path, _UpdateEndpoint, {"intake": intake, "secret": secret}),
                 ("/healthz", _Health),
             ]
         )
-        self.listen = listen
-        self.port = port
-        self.server: HTTPServer | None = None
-        self._sockets: list[socket.socket] = []
-
-    def bind(self) -> None:
-        """Take the port now, so a clash stops the start before anything else is done."""
-        if self.server is None and not self._sockets:
-            self._sockets = listening_sockets(
-                self.listen, self.port, listen_setting="LISTEN", port_setting="PORT"
-            )
-
-    async def start(self) -> None:
-        self.bind()
-        # The handler refuses big bodies with a 413; this is only the hard stop behind it.
-        self.server = HTTPServer(self.app, max_body_size=4 * MAX_BODY)
-        self.server.add_sockets(self._sockets)
-        self._sockets = []
-
-    async def stop(self) -> None:
-        for sock in self._sockets:  # bound, never served (a start that failed)
-            sock.close()
-        self._sockets = []
-        if self.server is not None:
-            self.server.stop()
-            await self.server.close_all_connections()
-            self.server = None
+        super().__init__(
+            app,
+            listen,
+            port,
+            listen_setting="LISTEN",
+            port_setting="PORT",
+            # The handler refuses big bodies with a 413; this is only the hard stop behind it.
+            max_body_size=4 * MAX_BODY,
+        )

@@ -2,9 +2,13 @@
 
 Transient failures (timeouts, 5xx) are retried a few times in place with exponential
 backoff and jitter, then from the database with a growing delay until the message is
-`SEND_MAX_AGE` old, when it is marked failed and the admins are told. A 429 holds that
+`SEND_MAX_AGE` old, when it is marked failed and `on_failed` is called. A 429 holds that
 chat (or everyone) for `retry_after` and retries. 403 and "chat not found" mark the
-recipient unreachable, hold what is queued for them, and tell who depends on them.
+recipient unreachable, hold what is queued for them, and call `on_unreachable`.
+
+Who is told about a failed message or an unreachable person, and what, is not this
+module's business: the callbacks (bot.delivery_rules) queue those warnings in the same
+transaction that records the change.
 
 On PostgreSQL several processes send. Each claim names the claiming process's owner id,
 valid while that process holds its owner lock (bot.leadership.OwnerLock): a killed
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -27,13 +32,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from core.clock import Clock
-from core.role_names import ROLE_NAMES
-from delivery import texts
 from delivery.flood import FloodControl, Timer
-from delivery.sender import Outgoing, Payload, enqueue, markup, seconds, to_person
-from delivery.text import render
-from services.reachability import admins, dependants_of
-from storage.models import OutboxMessage, Role
+from delivery.sender import Payload, markup, seconds
+from storage.models import OutboxMessage, Person
 from storage.repositories import ClaimedMessage, SentPart
 from storage.uow import Database, UnitOfWork
 
@@ -47,6 +48,15 @@ INLINE_ATTEMPTS = 4
 LEASE = timedelta(seconds=60)
 CLAIM_BATCH = 200
 UNREACHABLE_ERRORS = ("chat not found", "user not found", "peer_id_invalid", "bot was blocked")
+
+# Called in the transaction that marks a message failed (after every retry) or a person
+# unreachable (once, on the change); what they queue is sent once it commits.
+OnFailed = Callable[[UnitOfWork, OutboxMessage, datetime], Awaitable[None]]
+OnUnreachable = Callable[[UnitOfWork, Person, datetime], Awaitable[None]]
+
+
+async def _nobody_told(uow: UnitOfWork, about: OutboxMessage | Person, now: datetime) -> None:
+    """The default callback: nothing beyond the message's status and the audit entry."""
 
 
 @dataclass
@@ -111,9 +121,13 @@ class Dispatcher:
         timer: Timer | None = None,
         poll_seconds: float = 1.0,
         liveness: Liveness | None = None,
+        on_failed: OnFailed = _nobody_told,
+        on_unreachable: OnUnreachable = _nobody_told,
     ) -> None:
         self.db = db
         self.liveness = liveness
+        self.on_failed = on_failed
+        self.on_unreachable = on_unreachable
         self.bot = bot
         self.flood = flood
         self.clock = clock
@@ -446,25 +460,7 @@ class Dispatcher:
         self.stats.failed += 1
         log.error("outbox %s to chat %s failed: %s", row.id, row.chat_id, reason)
         await uow.audit.record(now, "delivery", "message.failed", f"outbox:{row.id}")
-        recipient = await uow.people.get(row.recipient_id) if row.recipient_id else None
-        about = f", case C-{row.case_id}" if row.case_id else ""
-        minutes = int((now - row.created_at).total_seconds() // 60)
-        for admin in await admins(uow):
-            if recipient is not None and admin.id == recipient.id:
-                continue
-            text = render(
-                texts.DELIVERY_FAILED,
-                name=recipient.name if recipient else f"chat {row.chat_id}",
-                ref=recipient.ref if recipient else "unregistered",
-                about=about,
-                minutes=minutes,
-                attempts=row.attempts + INLINE_ATTEMPTS,
-            )
-            # A case reference or a patient's name identifies a patient: never forwardable.
-            identifies = row.case_id is not None or (
-                recipient is not None and recipient.role == Role.PATIENT
-            )
-            self._queue(uow, to_person(admin, text, protect=identifies), now)
+        await self.on_failed(uow, row, now)
 
     async def _unreachable(self, outbox_id: int, reason: str) -> None:
         async with self.db.uow() as uow:
@@ -480,19 +476,6 @@ class Dispatcher:
                 await uow.outbox.hold_for(person.id, "recipient unreachable")
                 await uow.audit.record(now, "delivery", "person.unreachable", person.ref)
                 log.warning("%s is unreachable (%s)", person.ref, reason)
-                for dependant in await dependants_of(uow, person):
-                    text = render(
-                        texts.UNREACHABLE,
-                        role=ROLE_NAMES.get(person.role, person.role).capitalize(),
-                        name=person.name,
-                        ref=person.ref,
-                    )
-                    protect = person.role == Role.PATIENT
-                    self._queue(uow, to_person(dependant, text, protect=protect), now)
+                await self.on_unreachable(uow, person, now)
             await uow.commit()
         self.wake()
-
-    def _queue(self, uow: UnitOfWork, message: Outgoing | None, now: datetime) -> None:
-        if message is None:
-            return
-        enqueue(uow, message, now)

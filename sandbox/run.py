@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from sandbox.web import WebServer
-from sandbox.world import Sandbox
+from sandbox.world import Launch, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,14 @@ def real_database_problem() -> str | None:
 
 
 async def serve(
+    launch: Launch,
     host: str,
     port: int,
     start: datetime | None = None,
     ready: Callable[[str], None] = print,
 ) -> None:
-    """Run the sandbox until SIGINT or SIGTERM."""
-    sandbox = Sandbox(start)
+    """Run the sandbox, with the bot that `launch` starts, until SIGINT or SIGTERM."""
+    sandbox = Sandbox(launch, start)
     web = WebServer(sandbox, host, port)  # refuses a non-loopback host before anything runs
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 import json
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -98,7 +99,7 @@ def _snippet(message: JSON) -> str:
 
 
 def _when(sandbox: Sandbox, epoch: int) -> str:
-    local = datetime.fromtimestamp(epoch, UTC).astimezone(sandbox.settings.TIMEZONE)
+    local = datetime.fromtimestamp(epoch, UTC).astimezone(sandbox.timezone)
     return f"{local:%a %d %b %H:%M}"
 
 
@@ -133,9 +134,9 @@ def _pane_json(sandbox: Sandbox, pane: Pane) -> JSON:
 
 def state(sandbox: Sandbox) -> JSON:
     """Everything the page shows, and a version that changes when any of it does."""
-    now = sandbox.clock.now().astimezone(sandbox.settings.TIMEZONE)
+    now = sandbox.clock.now().astimezone(sandbox.timezone)
     body: JSON = {
-        "clock": f"{now:%A %d %B %Y, %H:%M} ({sandbox.settings.TIMEZONE.key})",
+        "clock": f"{now:%A %d %B %Y, %H:%M} ({sandbox.timezone.key})",
         "bot": f"@{sandbox.fake.bot_username}" if sandbox.fake else "",
         "panes": [_pane_json(sandbox, p) for p in sandbox.panes.values()],
     }
@@ -182,6 +183,15 @@ class _Base(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.answer({"error": self._reason}, status_code)
 
+    def act(self, user_action: Callable[[], int]) -> None:
+        """Answer the update id of what a pane's user did, or why it was refused (400)."""
+        try:
+            update_id = user_action()
+        except (SandboxError, ValueError) as exc:
+            self.answer({"error": str(exc)}, 400)
+            return
+        self.answer({"update_id": update_id})
+
 
 def _is_loopback_literal(host: str) -> bool:
     try:
@@ -222,29 +232,23 @@ class _Send(_Base):
     async def post(self) -> None:
         data = self.body()
         reply_to = data.get("reply_to")
-        try:
-            update_id = self.sandbox.send(
+        self.act(
+            lambda: self.sandbox.send(
                 str(data.get("pane", "")),
                 str(data.get("text", "")),
                 int(reply_to) if reply_to else None,
             )
-        except (SandboxError, ValueError) as exc:
-            self.answer({"error": str(exc)}, 400)
-            return
-        self.answer({"update_id": update_id})
+        )
 
 
 class _Press(_Base):
     async def post(self) -> None:
         data = self.body()
-        try:
-            update_id = self.sandbox.press(
+        self.act(
+            lambda: self.sandbox.press(
                 str(data.get("pane", "")), int(data.get("message_id", 0)), str(data.get("data"))
             )
-        except (SandboxError, ValueError) as exc:
-            self.answer({"error": str(exc)}, 400)
-            return
-        self.answer({"update_id": update_id})
+        )
 
 
 class _Clock(_Base):

@@ -1,5 +1,9 @@
 """The sandbox's world: the Bot API fake, the real bot pointed at it, a throw-away database
-with fresh keys, the demo directory, and one fake Telegram user per role."""
+with fresh keys, the demo directory, and one fake Telegram user per role.
+
+The bot is started through a `Launch` the caller passes in (`bot.sandboxed.SandboxRuntime`
+from `referral-bot sandbox`), so the sandbox imports nothing from `bot/`.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,21 @@ import logging
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
-from bot.app import BotRuntime
-from bot.config import Settings
-from bot.jobs import run_sweeps
+from delivery.inbound import Intake
 from sandbox import spec
 from sandbox.botapi import FakeBotAPI, FakeUser
 from sandbox.clock import SandboxClock
 from services.directory import ParsedDirectory, import_directory, parse_directory
 from services.invites import create_staff_invite
+from storage.uow import Database
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,33 @@ class SandboxError(Exception):
     """The sandbox cannot start as asked; the message says why."""
 
 
+class Runtime(Protocol):
+    """The real bot as the sandbox drives it (bot.sandboxed.SandboxRuntime)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def intake(self) -> Intake: ...
+
+    @property
+    def timezone(self) -> ZoneInfo: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def drained(self, timeout: float) -> None:
+        """Wait until every message due has been sent."""
+
+    async def sweep(self) -> int:
+        """Run the bot's timed sweeps once, now; how many things they did."""
+
+
+# Builds the bot against the fake, with the throw-away database's URL and the sandbox's clock.
+Launch = Callable[[FakeBotAPI, str, SandboxClock], Runtime]
+
+
 def demo_directory() -> ParsedDirectory:
     """The built-in directory of made-up centres, clinicians and clinics."""
     text = resources.files("sandbox").joinpath("demo_directory.yaml").read_text("utf-8")
@@ -132,63 +162,25 @@ def demo_directory() -> ParsedDirectory:
     return parsed
 
 
-class _SandboxSettings(Settings):
-    """Settings from what the sandbox passes in, never from the environment or `.env`:
-    a real token, database or webhook configured there must not leak into the sandbox."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def sandbox_settings(fake: FakeBotAPI, database_url: str, **overrides: Any) -> Settings:
-    """The bot's settings: the fake's URLs, the throw-away database and fresh keys."""
-    values: dict[str, Any] = {
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "TELEGRAM_API_FILE_URL": fake.base_file_url,
-        "DATABASE_URL": database_url,
-        # The same as `referral-bot keys new`: 32 random bytes each, used only this run.
-        "ENCRYPTION_KEYS": (secrets.token_bytes(32),),
-        "INDEX_KEY": secrets.token_bytes(32),
-        "SERVICE_PHONE": SERVICE_PHONE,
-        # Snappier than Telegram's limits: the fake enforces none, and nobody waits.
-        "SEND_GLOBAL_RATE": 100.0,
-        "SEND_PER_CHAT_RATE": 20.0,
-        "SEND_PER_CHAT_BURST": 20,
-        # A rehearsal (or the browser test) clicks faster than the production limit.
-        "INCOMING_RATE_PER_MINUTE": 600.0,
-        "INCOMING_BURST": 60,
-        "HEALTH_PORT": 0,  # loopback, any free port: never collides with a real bot
-        **overrides,
-    }
-    return _SandboxSettings(**values)
-
-
 class Sandbox:
     """Everything but the web page: start, stop, act as a pane's user, move the clock."""
 
-    def __init__(self, start: datetime | None = None) -> None:
+    def __init__(self, launch: Launch, start: datetime | None = None) -> None:
+        self.launch = launch
         self.clock = SandboxClock(start)
         self.panes: dict[str, Pane] = {p.key: p for p in PANES}
         self.users: dict[str, FakeUser] = {}
         self.fake: FakeBotAPI | None = None
-        self.runtime: BotRuntime | None = None
+        self.runtime: Runtime | None = None
         self._tmp: Path | None = None
         self._advancing = asyncio.Lock()
         self._housekeeping: asyncio.Task[None] | None = None
 
     @property
-    def settings(self) -> Settings:
+    def timezone(self) -> ZoneInfo:
+        """The service's time zone, in which the page shows times."""
         assert self.runtime is not None
-        return self.runtime.settings
+        return self.runtime.timezone
 
     async def start(self) -> None:
         """The fake, then the bot (which migrates the new database), then the demo world."""
@@ -203,8 +195,8 @@ class Sandbox:
             max_poll_seconds=10.0,
         )
         await self.fake.start()
-        settings = sandbox_settings(self.fake, f"sqlite+aiosqlite:///{self._tmp / 'sandbox.db'}")
-        self.runtime = BotRuntime(settings, clock=self.clock, poll_timeout=10)
+        database_url = f"sqlite+aiosqlite:///{self._tmp / 'sandbox.db'}"
+        self.runtime = self.launch(self.fake, database_url, self.clock)
         await self.runtime.start()
         for pane in PANES:
             self.users[pane.key] = self.fake.user(pane.user_id, pane.first_name, pane.last_name)
@@ -287,7 +279,7 @@ class Sandbox:
                 step = min(STEP, remaining)
                 self.clock.advance(step)
                 remaining -= step
-                done = await run_sweeps(runtime)
+                done = await runtime.sweep()
                 if done:
                     await runtime.drained(30.0)
             log.info("sandbox clock advanced by %s", delta)

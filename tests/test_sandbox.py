@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
+from bot.sandboxed import sandbox_settings
 from sandbox import spec
 from sandbox.botapi import FakeBotAPI
 from sandbox.clock import SandboxClock
 from sandbox.web import is_loopback
-from sandbox.world import demo_directory, sandbox_settings
+from sandbox.world import demo_directory
 
 SCRIPT = Path(sys.executable).with_name("referral-bot")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))

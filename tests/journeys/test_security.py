@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.app import log_audit_head
+from bot.jobs import log_audit_head
 from bot.logs import setup_logging
 from tests.journeys.conftest import Harness
 from tests.journeys.test_cases import JONES, NHS, _directory, _refer
@@ -67,9 +67,9 @@ async def test_audit_head_is_logged_so_a_cut_off_tail_shows(
     head = await log_audit_head(bot.db)
     assert head is not None and f"audit head: entry {head[0]} mac {head[1]}" in caplog.text
     async with bot.db.uow() as uow:  # someone with database access deletes the tail
-        await uow.session.execute(delete(AuditEntry).where(AuditEntry.id == head[0]))
-        await uow.session.commit()
+        await uow._session.execute(delete(AuditEntry).where(AuditEntry.id == head[0]))
+        await uow._session.commit()
     async with bot.db.uow() as uow:
-        count, problem = await verify_chain(uow.session, bot.db.keyring)
+        count, problem = await verify_chain(uow._session, bot.db.keyring)
     assert problem is None and count == head[0] - 1  # the shorter chain still verifies...
     assert await log_audit_head(bot.db) != head  # ...but its head is not the logged one
