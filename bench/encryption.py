@@ -21,17 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from bench.common import bench_settings
-from bench.throughput import FIRST_USER, _drive, seed
-from bot.app import BotRuntime
+from bench.common import insert_rows, running_bot
+from bench.throughput import _drive, seed
 from core.clock import SystemClock
 from storage.crypto import Keyring
 from storage.models import Case, ThreadMessage
 from storage.types import new_uid
 from storage.uow import HANDLING_UPDATE, Database
-from tests.fakes import FakeBotAPI
 
 BODY = (
     "Thank you. The MRI shows a 7 cm deep mass in the vastus lateralis; please arrange a "
@@ -79,30 +77,9 @@ async def case_share(users: int, rounds: int, thread: int) -> dict[str, Any]:
         db = Database(url, keys)
         await db.migrate()
         await seed(db, users, 0)
-        async with db.uow() as uow:
-            now = SystemClock().now()
-            cases = (await uow.session.execute(select(Case.id, Case.referrer_id))).all()
-            rows = []
-            for case_id, referrer_id in cases:
-                for _ in range(thread):
-                    uid = new_uid()
-                    rows.append(
-                        {
-                            "uid": uid,
-                            "case_id": case_id,
-                            "author_id": referrer_id,
-                            "created_at": now,
-                            "body_enc": keys.encrypt(BODY, f"thread_messages.body.{uid}".encode()),
-                        }
-                    )
-            await uow.session.execute(insert(ThreadMessage), rows)
-            await uow.commit()
+        await _threads(db, thread)
         await db.dispose()
-        async with FakeBotAPI() as fake:
-            settings = bench_settings(fake, url, keys, unthrottled=True)
-            runtime = BotRuntime(settings, poll_timeout=1)
-            await runtime.start()
-            people = [fake.user(FIRST_USER + i) for i in range(users)]
+        async with running_bot(url, keys, users) as (fake, runtime, people):
             Keyring.decrypt = timed  # type: ignore[method-assign]
             try:
                 drive = await _drive(fake, people, ["/case {case}"], rounds)
@@ -115,7 +92,6 @@ async def case_share(users: int, rounds: int, thread: int) -> dict[str, Any]:
                 for s in metric.samples
                 if s.name.endswith("_sum") and s.labels.get("handler") == "case_command"
             )
-            await runtime.stop()
     return {
         "case_requests": drive["updates"],
         "thread_messages_per_case": thread,
@@ -124,6 +100,27 @@ async def case_share(users: int, rounds: int, thread: int) -> dict[str, Any]:
         "decrypt_ms_per_case_request": round(spent["decrypt"] / drive["updates"] * 1000, 3),
         "decrypt_share_of_case_request": round(spent["decrypt"] / handler_total, 4),
     }
+
+
+async def _threads(db: Database, thread: int) -> None:
+    """`thread` messages from the referrer on every case."""
+    now = SystemClock().now()
+    async with db.engine.connect() as conn:
+        cases = (await conn.execute(select(Case.id, Case.referrer_id))).all()
+    rows = []
+    for case_id, referrer_id in cases:
+        for _ in range(thread):
+            uid = new_uid()
+            rows.append(
+                {
+                    "uid": uid,
+                    "case_id": case_id,
+                    "author_id": referrer_id,
+                    "created_at": now,
+                    "body_enc": db.keyring.encrypt(BODY, f"thread_messages.body.{uid}".encode()),
+                }
+            )
+    await insert_rows(db, ThreadMessage, rows, chunk=len(rows) or 1)
 
 
 def main() -> None:

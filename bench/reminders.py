@@ -24,14 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert
-
-from bench.common import b64, bench_settings
+from bench.common import b64, bench_settings, insert_rows
 from bot.app import BotRuntime
 from bot.config import load_settings
 from core.clock import FakeClock
 from delivery.flood import ScaledTimer
-from handlers.appointments import dispatch_reminders
+from handlers.jobs import dispatch_reminders
 from storage.crypto import Keyring
 from storage.models import Person, Reminder, Role
 from storage.types import new_uid
@@ -69,9 +67,8 @@ async def seed(url: str, keys: Keyring, reminders: int, people: int, due: bool) 
             }
             for n in range(reminders)
         ]
-        for start in range(0, len(rows), 5000):
-            await uow.session.execute(insert(Reminder), rows[start : start + 5000])
         await uow.commit()
+    await insert_rows(db, Reminder, rows, 5000)
     await db.dispose()
 
 

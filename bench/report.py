@@ -61,13 +61,37 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 async def _insert(db: Database, model: type, rows: list[dict]) -> None:
     for start in range(0, len(rows), CHUNK):
-        async with db.uow() as uow:
-            await uow.session.execute(insert(model), rows[start : start + CHUNK])
-            await uow.commit()
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(model), rows[start : start + CHUNK])
 
 
 async def seed(db: Database, cases: int, messages_per_case: int) -> dict[str, int]:
     rnd = random.Random(cases)
+    clinician_ids = await _clinicians(db)
+    referrer_ids = await _referrers(db, rnd, max(20, cases // 50))
+    batches: tuple[list[dict], ...] = ([], [], [], [])  # cases, queries, messages, reminders
+    query_id = message_id = 0
+    for case_id in range(1, cases + 1):
+        case_row = _case(rnd, case_id, clinician_ids, referrer_ids)
+        queries = _queries(rnd, case_row, query_id)
+        messages = _messages(case_row, queries, messages_per_case, message_id)
+        query_id += len(queries)
+        message_id += len(messages)
+        batches[0].append(case_row)
+        batches[1].extend(queries)
+        batches[2].extend(messages)
+        if case_id % 2 == 0:
+            batches[3].append(_reminder(rnd, case_row))
+        if len(batches[2]) >= 100_000:
+            await _flush(db, *batches)
+    await _flush(db, *batches)
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE")  # as a live database's statistics would be
+    return {"cases": cases, "queries": query_id, "messages": message_id}
+
+
+async def _clinicians(db: Database) -> list[int]:
+    """20 centres and 30 clinicians (real ciphertexts: the report shows their names)."""
     async with db.uow() as uow:
         for n in range(20):
             uow.centres.add(Centre(id=f"c{n:02d}", name=f"Centre {n:02d}", created_at=NOW))
@@ -85,124 +109,120 @@ async def seed(db: Database, cases: int, messages_per_case: int) -> dict[str, in
         await uow.flush()
         clinician_ids = [c.id for c in clinicians]
         await uow.commit()
-    referrers = max(20, cases // 50)
-    async with db.uow() as uow:
-        first_id = int(await uow.session.scalar(text("SELECT max(id) FROM people")) or 0) + 1
+    return clinician_ids
+
+
+async def _referrers(db: Database, rnd: random.Random, referrers: int) -> list[int]:
+    """`referrers` referrers with details, some pending, unreachable or missing a detail."""
+    async with db.engine.begin() as conn:
+        first_id = int(await conn.scalar(text("SELECT max(id) FROM people")) or 0) + 1
     referrer_ids = list(range(first_id, first_id + referrers))
-    await _insert(
-        db,
-        Person,
-        [
+    people = [
+        {
+            "id": pid,
+            "uid": new_uid(),
+            "role": Role.REFERRER,
+            "status": PersonStatus.PENDING if i % 40 == 0 else PersonStatus.ACTIVE,
+            "centre_id": f"c{i % 21:02d}" if i % 21 < 20 else None,
+            "name_enc": BLOB,
+            "reachable": i % 97 != 0,
+            "specialties": "",
+            "created_at": NOW - SPAN * rnd.random(),
+        }
+        for i, pid in enumerate(referrer_ids)
+    ]
+    await _insert(db, Person, people)
+    details = [
+        {
+            "person_id": pid,
+            "uid": new_uid(),
+            "secretary_phone_enc": None if i % 7 == 0 else BLOB,
+            "fax_enc": None if i % 3 == 0 else BLOB,
+        }
+        for i, pid in enumerate(referrer_ids)
+    ]
+    await _insert(db, ReferrerDetails, details)
+    return referrer_ids
+
+
+def _case(rnd: random.Random, case_id: int, clinicians: list[int], referrers: list[int]) -> dict:
+    created = NOW - SPAN * rnd.random()
+    named, deputy = rnd.sample(clinicians, 2)
+    return {
+        "id": case_id,
+        "uid": new_uid(),
+        "referrer_id": rnd.choice(referrers),
+        "centre_id": f"c{case_id % 21:02d}" if case_id % 21 < 20 else None,
+        "nhs_number_enc": BLOB,
+        "nhs_number_index": secrets.token_bytes(16),
+        "tumour_type": rnd.choice(("bone", "soft_tissue", "not_sure")),
+        "urgency": "urgent" if rnd.random() < 0.3 else "routine",
+        "status": "open" if created > NOW - timedelta(days=120) else "closed",
+        "named_clinician_id": named,
+        "deputy_id": deputy,
+        "created_at": created,
+    }
+
+
+def _queries(rnd: random.Random, case: dict, last_id: int) -> list[dict]:
+    """One query on odd cases, two on even ones; most answered, many resolved."""
+    rows = []
+    for n in range(1 if case["id"] % 2 else 2):
+        asked = case["created_at"] + timedelta(hours=rnd.random() * 48)
+        answered = rnd.random() < 0.9
+        first = asked + timedelta(seconds=rnd.expovariate(1 / 20_000)) if answered else None
+        resolved = (
+            first + timedelta(seconds=rnd.expovariate(1 / 80_000))
+            if first and rnd.random() < 0.75
+            else None
+        )
+        rows.append(
             {
-                "id": pid,
-                "uid": new_uid(),
-                "role": Role.REFERRER,
-                "status": PersonStatus.PENDING if i % 40 == 0 else PersonStatus.ACTIVE,
-                "centre_id": f"c{i % 21:02d}" if i % 21 < 20 else None,
-                "name_enc": BLOB,
-                "reachable": i % 97 != 0,
-                "specialties": "",
-                "created_at": NOW - SPAN * rnd.random(),
-            }
-            for i, pid in enumerate(referrer_ids)
-        ],
-    )
-    await _insert(
-        db,
-        ReferrerDetails,
-        [
-            {
-                "person_id": pid,
-                "uid": new_uid(),
-                "secretary_phone_enc": None if i % 7 == 0 else BLOB,
-                "fax_enc": None if i % 3 == 0 else BLOB,
-            }
-            for i, pid in enumerate(referrer_ids)
-        ],
-    )
-    case_rows, query_rows, message_rows, reminder_rows = [], [], [], []
-    query_id = message_id = 0
-    for case_id in range(1, cases + 1):
-        created = NOW - SPAN * rnd.random()
-        named, deputy = rnd.sample(clinician_ids, 2)
-        referrer = rnd.choice(referrer_ids)
-        case_rows.append(
-            {
-                "id": case_id,
-                "uid": new_uid(),
-                "referrer_id": referrer,
-                "centre_id": f"c{case_id % 21:02d}" if case_id % 21 < 20 else None,
-                "nhs_number_enc": BLOB,
-                "nhs_number_index": secrets.token_bytes(16),
-                "tumour_type": rnd.choice(("bone", "soft_tissue", "not_sure")),
-                "urgency": "urgent" if rnd.random() < 0.3 else "routine",
-                "status": "open" if created > NOW - timedelta(days=120) else "closed",
-                "named_clinician_id": named,
-                "deputy_id": deputy,
-                "created_at": created,
+                "id": last_id + n + 1,
+                "case_id": case["id"],
+                "asked_by_id": case["referrer_id"],
+                "holder_id": case["named_clinician_id"],
+                "status": "resolved" if resolved else ("acknowledged" if first else "open"),
+                "escalation_level": rnd.choice((0, 0, 0, 1, 2)),
+                "created_at": asked,
+                "first_response_at": first,
+                "resolved_at": resolved,
             }
         )
-        case_queries = []
-        for _ in range(1 if case_id % 2 else 2):
-            query_id += 1
-            asked = created + timedelta(hours=rnd.random() * 48)
-            answered = rnd.random() < 0.9
-            first = asked + timedelta(seconds=rnd.expovariate(1 / 20_000)) if answered else None
-            resolved = (
-                first + timedelta(seconds=rnd.expovariate(1 / 80_000))
-                if first and rnd.random() < 0.75
-                else None
-            )
-            query_rows.append(
-                {
-                    "id": query_id,
-                    "case_id": case_id,
-                    "asked_by_id": referrer,
-                    "holder_id": named,
-                    "status": "resolved" if resolved else ("acknowledged" if first else "open"),
-                    "escalation_level": rnd.choice((0, 0, 0, 1, 2)),
-                    "created_at": asked,
-                    "first_response_at": first,
-                    "resolved_at": resolved,
-                }
-            )
-            case_queries.append((query_id, asked))
-        for m in range(messages_per_case):
-            message_id += 1
-            qid, asked = case_queries[m % len(case_queries)]
-            message_rows.append(
-                {
-                    "id": message_id,
-                    "uid": new_uid(),
-                    "case_id": case_id,
-                    "query_id": qid,
-                    "author_id": referrer if m % 2 == 0 else named,
-                    "body_enc": BLOB,
-                    "created_at": asked + timedelta(minutes=m * 37),
-                }
-            )
-        if case_id % 2 == 0:
-            status = rnd.choice(("sent", "sent", "sent", "missed", "skipped", "pending"))
-            reminder_rows.append(
-                {
-                    "uid": new_uid(),
-                    "kind": "appointment",
-                    "case_id": case_id,
-                    "recipient_id": referrer,
-                    "due_at": created + timedelta(days=7),
-                    "status": status,
-                    "response": rnd.choice((None, "attending", "cannot_attend"))
-                    if status == "sent"
-                    else None,
-                    "created_at": created,
-                }
-            )
-        if len(message_rows) >= 100_000:
-            await _flush(db, case_rows, query_rows, message_rows, reminder_rows)
-    await _flush(db, case_rows, query_rows, message_rows, reminder_rows)
-    async with db.engine.begin() as conn:
-        await conn.exec_driver_sql("ANALYZE")  # as a live database's statistics would be
-    return {"cases": cases, "queries": query_id, "messages": message_id}
+    return rows
+
+
+def _messages(case: dict, queries: list[dict], count: int, last_id: int) -> list[dict]:
+    """`count` messages, alternately from the referrer and the named clinician."""
+    rows = []
+    for m in range(count):
+        query = queries[m % len(queries)]
+        rows.append(
+            {
+                "id": last_id + m + 1,
+                "uid": new_uid(),
+                "case_id": case["id"],
+                "query_id": query["id"],
+                "author_id": case["referrer_id"] if m % 2 == 0 else case["named_clinician_id"],
+                "body_enc": BLOB,
+                "created_at": query["created_at"] + timedelta(minutes=m * 37),
+            }
+        )
+    return rows
+
+
+def _reminder(rnd: random.Random, case: dict) -> dict:
+    status = rnd.choice(("sent", "sent", "sent", "missed", "skipped", "pending"))
+    return {
+        "uid": new_uid(),
+        "kind": "appointment",
+        "case_id": case["id"],
+        "recipient_id": case["referrer_id"],
+        "due_at": case["created_at"] + timedelta(days=7),
+        "status": status,
+        "response": rnd.choice((None, "attending", "cannot_attend")) if status == "sent" else None,
+        "created_at": case["created_at"],
+    }
 
 
 async def _flush(db: Database, *batches: list[dict]) -> None:

@@ -55,220 +55,6 @@ def _throughput_ratio(data: JSON) -> float:
     return float(data["ratio"])
 
 
-def plan(quick: bool) -> list[tuple[str, str, list[str], list[Figure]]]:
-    users = "40" if quick else "200"
-    big = "5000" if quick else "100000"
-    ours = "this_bot"
-    return [
-        (
-            "throughput",
-            "throughput.py",
-            ["--users", users, "--rounds", "2"],
-            [
-                Figure(
-                    "throughput",
-                    "bare PTB echo, updates/s",
-                    lambda d: d["bare_ptb_echo"]["updates_per_s"],
-                    "upd/s",
-                ),
-                Figure(
-                    "throughput",
-                    "bare PTB echo storing each update (reference), updates/s",
-                    lambda d: d["bare_ptb_echo_storing"]["updates_per_s"],
-                    "upd/s",
-                ),
-                Figure(
-                    "throughput", "this bot, updates/s", lambda d: d[ours]["updates_per_s"], "upd/s"
-                ),
-                Figure("throughput", "ratio this bot / bare PTB", _throughput_ratio, "", ">= 0.5"),
-                Figure(
-                    "throughput",
-                    "ratio storing echo / bare PTB (reference)",
-                    lambda d: d["ratio_storing_echo"],
-                    "",
-                ),
-                Figure(
-                    "throughput",
-                    "CPU per update, bare PTB",
-                    lambda d: d["bare_ptb_echo"]["cpu_ms_per_update"],
-                    "ms",
-                ),
-                Figure(
-                    "throughput",
-                    "CPU per update, this bot",
-                    lambda d: d[ours]["cpu_ms_per_update"],
-                    "ms",
-                ),
-                Figure(
-                    "throughput",
-                    f"this bot p99 at saturation ({users} users)",
-                    lambda d: d[ours]["p99_ms"],
-                    "ms",
-                ),
-            ],
-        ),
-        (
-            "latency",
-            "throughput.py",
-            ["--users", "1", "--rounds", "20"],
-            [
-                Figure(
-                    "latency",
-                    "bare PTB p50, one user",
-                    lambda d: d["bare_ptb_echo"]["p50_ms"],
-                    "ms",
-                ),
-                Figure("latency", "this bot p50, one user", lambda d: d[ours]["p50_ms"], "ms"),
-                Figure("latency", "this bot p95, one user", lambda d: d[ours]["p95_ms"], "ms"),
-                Figure(
-                    "latency", "this bot p99, one user", lambda d: d[ours]["p99_ms"], "ms", "< 100"
-                ),
-            ],
-        ),
-        (
-            "scaling-1k",
-            "throughput.py",
-            ["--users", users, "--rounds", "1", "--cases", "1000"],
-            [
-                Figure(
-                    "scaling",
-                    "this bot with 1,000 cases, updates/s",
-                    lambda d: d[ours]["updates_per_s"],
-                    "upd/s",
-                )
-            ],
-        ),
-        (
-            "scaling-big",
-            "throughput.py",
-            ["--users", users, "--rounds", "1", "--cases", big],
-            [
-                Figure(
-                    "scaling",
-                    f"this bot with {int(big):,} cases ({int(big) * 10:,} messages), updates/s",
-                    lambda d: d[ours]["updates_per_s"],
-                    "upd/s",
-                )
-            ],
-        ),
-        (
-            "encryption",
-            "encryption.py",
-            ["--n", "2000" if quick else "20000", "--rounds", "5" if quick else "10"],
-            [
-                Figure(
-                    "encryption",
-                    "encrypt a short field",
-                    lambda d: d["per_field"]["encrypt_short_field_us"],
-                    "µs",
-                ),
-                Figure(
-                    "encryption",
-                    "decrypt a short field",
-                    lambda d: d["per_field"]["decrypt_short_field_us"],
-                    "µs",
-                ),
-                Figure(
-                    "encryption",
-                    "encrypt a message body",
-                    lambda d: d["per_field"]["encrypt_message_body_us"],
-                    "µs",
-                ),
-                Figure(
-                    "encryption",
-                    "decrypt a message body",
-                    lambda d: d["per_field"]["decrypt_message_body_us"],
-                    "µs",
-                ),
-                Figure(
-                    "encryption",
-                    "blind index (HMAC)",
-                    lambda d: d["per_field"]["blind_index_us"],
-                    "µs",
-                ),
-                Figure(
-                    "encryption",
-                    "/case handler time",
-                    lambda d: d["case"]["handler_ms_per_case_request"],
-                    "ms",
-                ),
-                Figure(
-                    "encryption",
-                    "share of /case spent decrypting",
-                    lambda d: d["case"]["decrypt_share_of_case_request"] * 100,
-                    "%",
-                ),
-            ],
-        ),
-        (
-            "delivery",
-            "delivery.py",
-            ["--messages", "1000" if quick else "10000", "--scale", "2"],
-            [
-                Figure(
-                    "delivery",
-                    "sent per second (configured 25/s)",
-                    lambda d: d["throughput"]["messages_per_s"],
-                    "msg/s",
-                ),
-                Figure(
-                    "delivery", "commit to Telegram p99", lambda d: d["latency"]["p99_ms"], "ms"
-                ),
-            ],
-        ),
-        (
-            "reminders",
-            "reminders.py",
-            [
-                "--reminders",
-                "10000" if quick else "100000",
-                "--due",
-                "1000" if quick else "10000",
-                # 2x: both clocks twice as fast, still within what one core can send
-                "--scale",
-                "2",
-            ],
-            [
-                Figure(
-                    "reminders",
-                    "start-up time, full / empty",
-                    lambda d: _startup(d, "start_s_median", ratio=True),
-                    "x",
-                    "<= 2",
-                ),
-                Figure(
-                    "reminders",
-                    "start-up memory, full - empty",
-                    lambda d: _startup(d, "max_rss_mb_median", ratio=False),
-                    "MB",
-                    "<= 50",
-                ),
-                Figure(
-                    "reminders",
-                    "due reminders drained per second (configured 25/s)",
-                    lambda d: d["drain"]["per_s"],
-                    "/s",
-                ),
-            ],
-        ),
-        (
-            "report",
-            "report.py",
-            ["--sizes", f"1000,{big}", "--runs", "1"],
-            [
-                Figure("report", "figures + html, 1,000 cases", lambda d: _report_total(d, 0), "s"),
-                Figure(
-                    "report",
-                    f"figures + html, {int(big):,} cases",
-                    lambda d: _report_total(d, -1),
-                    "s",
-                    "< 10",
-                ),
-            ],
-        ),
-    ]
-
-
 def _startup(data: JSON, key: str, *, ratio: bool) -> float:
     startup = data["startup"]
     empty = float(startup["empty"][key])
@@ -276,9 +62,151 @@ def _startup(data: JSON, key: str, *, ratio: bool) -> float:
     return full / empty if ratio else full - empty
 
 
+def _startup_ratio(data: JSON) -> float:
+    return _startup(data, "start_s_median", ratio=True)
+
+
+def _startup_growth(data: JSON) -> float:
+    return _startup(data, "max_rss_mb_median", ratio=False)
+
+
 def _report_total(data: JSON, index: int) -> float:
     timings = data["results"][index]["timings"]
     return float(timings["figures"]["median"] + timings["html"]["median"])
+
+
+def _path(key: str) -> Callable[[JSON], float]:
+    def pick(data: JSON) -> float:
+        for part in key.split("."):
+            data = data[part]
+        return data  # type: ignore[return-value]
+
+    return pick
+
+
+def _pick(pick: str | Callable[[JSON], float]) -> Callable[[JSON], float]:
+    return _path(pick) if isinstance(pick, str) else pick
+
+
+def _percent(key: str) -> Callable[[JSON], float]:
+    return lambda data: _path(key)(data) * 100
+
+
+SIZES: dict[str, dict[str, int]] = {
+    "full": {
+        "users": 200,
+        "big": 100_000,
+        "n": 20_000,
+        "crypto_rounds": 10,
+        "messages": 10_000,
+        "reminders": 100_000,
+        "due": 10_000,
+    },
+    "quick": {
+        "users": 40,
+        "big": 5000,
+        "n": 2000,
+        "crypto_rounds": 5,
+        "messages": 1000,
+        "reminders": 10_000,
+        "due": 1000,
+    },
+}
+
+# Each benchmark by name (for --only): its script and arguments; its "benchmark" column is
+# the name up to a "-". Arguments and figure names may use the sizes of SIZES ({big}, ...).
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "throughput": ("throughput.py", "--users {users} --rounds 2"),
+    "latency": ("throughput.py", "--users 1 --rounds 20"),
+    "scaling-1k": ("throughput.py", "--users {users} --rounds 1 --cases 1000"),
+    "scaling-big": ("throughput.py", "--users {users} --rounds 1 --cases {big}"),
+    "encryption": ("encryption.py", "--n {n} --rounds {crypto_rounds}"),
+    "delivery": ("delivery.py", "--messages {messages} --scale 2"),
+    # --scale 2: both clocks twice as fast, still within what one core can send
+    "reminders": ("reminders.py", "--reminders {reminders} --due {due} --scale 2"),
+    "report": ("report.py", "--sizes 1000,{big} --runs 1"),
+}
+Pick = str | Callable[[JSON], float]  # a path in the JSON (dots between keys), or a function
+# The figures of each benchmark, in table order: (figure, pick, unit, target).
+FIGURES: dict[str, list[tuple[str, Pick, str, str]]] = {
+    "throughput": [
+        ("bare PTB echo, updates/s", "bare_ptb_echo.updates_per_s", "upd/s", ""),
+        (
+            "bare PTB echo storing each update (reference), updates/s",
+            "bare_ptb_echo_storing.updates_per_s",
+            "upd/s",
+            "",
+        ),
+        ("this bot, updates/s", "this_bot.updates_per_s", "upd/s", ""),
+        ("ratio this bot / bare PTB", _throughput_ratio, "", ">= 0.5"),
+        ("ratio storing echo / bare PTB (reference)", "ratio_storing_echo", "", ""),
+        ("CPU per update, bare PTB", "bare_ptb_echo.cpu_ms_per_update", "ms", ""),
+        ("CPU per update, this bot", "this_bot.cpu_ms_per_update", "ms", ""),
+        ("this bot p99 at saturation ({users} users)", "this_bot.p99_ms", "ms", ""),
+    ],
+    "latency": [
+        ("bare PTB p50, one user", "bare_ptb_echo.p50_ms", "ms", ""),
+        ("this bot p50, one user", "this_bot.p50_ms", "ms", ""),
+        ("this bot p95, one user", "this_bot.p95_ms", "ms", ""),
+        ("this bot p99, one user", "this_bot.p99_ms", "ms", "< 100"),
+    ],
+    "scaling-1k": [
+        ("this bot with 1,000 cases, updates/s", "this_bot.updates_per_s", "upd/s", ""),
+    ],
+    "scaling-big": [
+        (
+            "this bot with {big:,} cases ({big_messages:,} messages), updates/s",
+            "this_bot.updates_per_s",
+            "upd/s",
+            "",
+        ),
+    ],
+    "encryption": [
+        ("encrypt a short field", "per_field.encrypt_short_field_us", "µs", ""),
+        ("decrypt a short field", "per_field.decrypt_short_field_us", "µs", ""),
+        ("encrypt a message body", "per_field.encrypt_message_body_us", "µs", ""),
+        ("decrypt a message body", "per_field.decrypt_message_body_us", "µs", ""),
+        ("blind index (HMAC)", "per_field.blind_index_us", "µs", ""),
+        ("/case handler time", "case.handler_ms_per_case_request", "ms", ""),
+        (
+            "share of /case spent decrypting",
+            _percent("case.decrypt_share_of_case_request"),
+            "%",
+            "",
+        ),
+    ],
+    "delivery": [
+        ("sent per second (configured 25/s)", "throughput.messages_per_s", "msg/s", ""),
+        ("commit to Telegram p99", "latency.p99_ms", "ms", ""),
+    ],
+    "reminders": [
+        ("start-up time, full / empty", _startup_ratio, "x", "<= 2"),
+        ("start-up memory, full - empty", _startup_growth, "MB", "<= 50"),
+        ("due reminders drained per second (configured 25/s)", "drain.per_s", "/s", ""),
+    ],
+    "report": [
+        ("figures + html, 1,000 cases", lambda d: _report_total(d, 0), "s", ""),
+        ("figures + html, {big:,} cases", lambda d: _report_total(d, -1), "s", "< 10"),
+    ],
+}
+
+
+def plan(quick: bool) -> list[tuple[str, str, list[str], list[Figure]]]:
+    """BENCHMARKS at the chosen sizes: (name, script, arguments, figures) per benchmark."""
+    sizes = SIZES["quick" if quick else "full"]
+    sizes = {**sizes, "big_messages": sizes["big"] * 10}
+    return [
+        (
+            name,
+            script,
+            args.format(**sizes).split(),
+            [
+                Figure(name.partition("-")[0], figure.format(**sizes), _pick(pick), unit, target)
+                for figure, pick, unit, target in FIGURES[name]
+            ],
+        )
+        for name, (script, args) in BENCHMARKS.items()
+    ]
 
 
 def main() -> None:

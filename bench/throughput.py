@@ -23,27 +23,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert
 from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import create_async_engine
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from bench.common import bench_settings
-from bot.app import BotRuntime
+from bench.common import FIRST_USER, insert_rows, running_bot
 from core.clock import SystemClock
 from storage.crypto import Keyring
 from storage.models import Case, Person, PersonStatus, ReferrerDetails, Role, ThreadMessage
 from storage.types import new_uid
-from storage.uow import Database
+from storage.uow import Database, UnitOfWork
 from tests.fakes import FakeBotAPI, FakeUser
 
-FIRST_USER = 100_000
+CHUNK = 5000
 
 
 async def _drive(
@@ -136,6 +135,8 @@ async def bare_durable(users: int, rounds: int, script_len: int) -> dict[str, An
 
 
 async def seed(db: Database, users: int, extra_cases: int) -> None:
+    """Three clinicians; `users` referrers with an open case each (case ids 1..users);
+    then `extra_cases` closed cases with ten messages each."""
     now = SystemClock().now()
     async with db.uow() as uow:
         clinicians = []
@@ -151,75 +152,81 @@ async def seed(db: Database, users: int, extra_cases: int) -> None:
             clinicians.append(person)
         await uow.flush()
         for i in range(users):
-            referrer = Person(
-                role=Role.REFERRER,
-                status=PersonStatus.ACTIVE,
-                name=f"Dr Referrer {i}",
-                telegram_user_id=FIRST_USER + i,
-                phone="+441183225111",
-                email=f"r{i}@nhs.net",
-                created_at=now,
-            )
-            uow.people.add(referrer)
-            await uow.flush()
-            uow.people.add_details(
-                ReferrerDetails(
-                    person_id=referrer.id, job_title="Consultant", mobile="+447911123456"
-                )
-            )
-            uow.session.add(
-                Case(
-                    referrer_id=referrer.id,
-                    nhs_number="9434765919",
-                    date_of_birth="1970-05-04",
-                    site="Thigh",
-                    summary="Mass",
-                    tumour_type="soft_tissue",
-                    urgency="routine",
-                    status="open",
-                    named_clinician_id=clinicians[0].id,
-                    deputy_id=clinicians[1].id,
-                    created_at=now,
-                )
-            )
-        await uow.flush()
-        if extra_cases:
-            keyring = uow.keyring
-            case_rows, message_rows = [], []
-            for _ in range(extra_cases):
-                uid = new_uid()
-                case_rows.append(
-                    {
-                        "uid": uid,
-                        "referrer_id": clinicians[2].id,
-                        "tumour_type": "bone",
-                        "urgency": "routine",
-                        "status": "closed",
-                        "created_at": now,
-                        "summary_enc": keyring.encrypt("old case", f"cases.summary.{uid}".encode()),
-                    }
-                )
-            for start in range(0, len(case_rows), 5000):
-                await uow.session.execute(insert(Case), case_rows[start : start + 5000])
-            first_extra = users + 1
-            for n in range(extra_cases * 10):
-                uid = new_uid()
-                message_rows.append(
-                    {
-                        "uid": uid,
-                        "case_id": first_extra + n % extra_cases,
-                        "created_at": now,
-                        "body_enc": keyring.encrypt(
-                            "old message", f"thread_messages.body.{uid}".encode()
-                        ),
-                    }
-                )
-                if len(message_rows) == 5000:
-                    await uow.session.execute(insert(ThreadMessage), message_rows)
-                    message_rows = []
-            if message_rows:
-                await uow.session.execute(insert(ThreadMessage), message_rows)
+            await _referrer_with_case(uow, i, clinicians[0].id, clinicians[1].id, now)
         await uow.commit()
+    if extra_cases:
+        await _old_cases(db, clinicians[2].id, users + 1, extra_cases, now)
+
+
+async def _referrer_with_case(
+    uow: UnitOfWork, i: int, named: int, deputy: int, now: datetime
+) -> None:
+    referrer = Person(
+        role=Role.REFERRER,
+        status=PersonStatus.ACTIVE,
+        name=f"Dr Referrer {i}",
+        telegram_user_id=FIRST_USER + i,
+        phone="+441183225111",
+        email=f"r{i}@nhs.net",
+        created_at=now,
+    )
+    uow.people.add(referrer)
+    await uow.flush()
+    uow.people.add_details(
+        ReferrerDetails(person_id=referrer.id, job_title="Consultant", mobile="+447911123456")
+    )
+    uow.cases.add(
+        Case(
+            referrer_id=referrer.id,
+            nhs_number="9434765919",
+            date_of_birth="1970-05-04",
+            site="Thigh",
+            summary="Mass",
+            tumour_type="soft_tissue",
+            urgency="routine",
+            status="open",
+            named_clinician_id=named,
+            deputy_id=deputy,
+            created_at=now,
+        )
+    )
+
+
+async def _old_cases(
+    db: Database, referrer_id: int, first_id: int, count: int, now: datetime
+) -> None:
+    """`count` closed cases (ids from `first_id`) with ten messages each, in bulk."""
+    keyring = db.keyring
+    case_rows = []
+    for _ in range(count):
+        uid = new_uid()
+        case_rows.append(
+            {
+                "uid": uid,
+                "referrer_id": referrer_id,
+                "tumour_type": "bone",
+                "urgency": "routine",
+                "status": "closed",
+                "created_at": now,
+                "summary_enc": keyring.encrypt("old case", f"cases.summary.{uid}".encode()),
+            }
+        )
+    await insert_rows(db, Case, case_rows, CHUNK)
+    for start in range(0, count * 10, CHUNK):  # built a chunk at a time: up to 1,000,000
+        message_rows = []
+        for n in range(start, min(start + CHUNK, count * 10)):
+            uid = new_uid()
+            message_rows.append(
+                {
+                    "uid": uid,
+                    "case_id": first_id + n % count,
+                    "created_at": now,
+                    "body_enc": keyring.encrypt(
+                        "old message", f"thread_messages.body.{uid}".encode()
+                    ),
+                }
+            )
+        await insert_rows(db, ThreadMessage, message_rows, CHUNK)
 
 
 async def ours(users: int, rounds: int, extra_cases: int) -> dict[str, Any]:
@@ -230,11 +237,7 @@ async def ours(users: int, rounds: int, extra_cases: int) -> dict[str, Any]:
         await db.migrate()
         await seed(db, users, extra_cases)
         await db.dispose()
-        async with FakeBotAPI() as fake:
-            settings = bench_settings(fake, url, keys, unthrottled=True)
-            runtime = BotRuntime(settings, poll_timeout=1)
-            await runtime.start()
-            people = [fake.user(FIRST_USER + i) for i in range(users)]
+        async with running_bot(url, keys, users) as (fake, _, people):
             script = [
                 "/case {case}",
                 "/cases",
@@ -242,9 +245,7 @@ async def ours(users: int, rounds: int, extra_cases: int) -> dict[str, Any]:
                 "Is an MRI enough before the clinic?",
                 "/help",
             ]
-            result = await _drive(fake, people, script, rounds)
-            await runtime.stop()
-    return result
+            return await _drive(fake, people, script, rounds)
 
 
 def main() -> None:

@@ -141,73 +141,87 @@ def parse_html(text: str) -> ParsedText:
         if c == "&":
             ch, i = _decode_entity(text, i, text, i)
             b.add(ch)
-            continue
-        if c == ">":
+        elif c == ">":
             raise EntityParseError(
                 f"Character '>' at byte offset {_byte_offset(text, i)} must be escaped as &gt;"
             )
-        if c != "<":
+        elif c != "<":
             j = i + 1
             while j < n and text[j] not in "&<>":
                 j += 1
             b.add(text[i:j])
             i = j
-            continue
-        at = _byte_offset(text, i)
-        if text.startswith("</", i):
-            m = _TAG_NAME_RE.match(text, i + 2)
-            end = text.find(">", i)
-            if not m or end < 0 or text[m.end() : end].strip():
-                raise EntityParseError(f"Unclosed end tag at byte offset {at}")
-            tag = m.group(0).lower()
-            if not stack:
-                raise EntityParseError(f'Unexpected end tag "{tag}" at byte offset {at}')
-            open_tag, start, arg, _ = stack.pop()
-            if open_tag != tag:
-                raise EntityParseError(
-                    f'Unmatched end tag at byte offset {at}, expected "</{open_tag}>", '
-                    f'found "</{tag}>"'
-                )
-            _close_html(b, stack, tag, start, arg)
-            i = end + 1
-            continue
-        m = _TAG_NAME_RE.match(text, i + 1)
-        if not m:
-            raise EntityParseError(f"Character '<' at byte offset {at} must be escaped as &lt;")
-        tag = m.group(0).lower()
-        if tag not in _HTML_TAGS:
-            raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {at}')
-        j, arg = m.end(), None
-        while True:
-            am = _ATTR_RE.match(text, j)
-            if not am:
-                break
-            name, value = am.group(1).lower(), am.group(2)
-            val = _unescape_attr(value, text, j) if value is not None else None
-            if tag == "a" and name == "href":
-                arg = val or ""
-            elif (tag in ("span", "code") and name == "class" and val is not None) or (
-                tag == "tg-emoji" and name == "emoji-id"
-            ):
-                arg = val
-            elif tag == "blockquote" and name == "expandable":
-                arg = "expandable"
-            j = am.end()
-        while j < n and text[j].isspace():
-            j += 1
-        if j >= n or text[j] != ">":
-            raise EntityParseError(f'Unclosed start tag "{tag}" at byte offset {at}')
-        if tag == "span" and arg != "tg-spoiler":
-            raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {at}')
-        if tag == "tg-emoji" and not (arg or "").isdigit():
-            raise EntityParseError(
-                f'Tag "tg-emoji" must have a valid "emoji-id" at byte offset {at}'
-            )
-        stack.append((tag, b.offset, arg, at))
-        i = j + 1
+        elif text.startswith("</", i):
+            i = _html_end_tag(text, i, b, stack)
+        else:
+            i = _html_start_tag(text, i, b, stack)
     if stack:
         raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
     return b.result()
+
+
+def _html_end_tag(
+    text: str, i: int, b: _Builder, stack: list[tuple[str, int, str | None, int]]
+) -> int:
+    """Close the tag open on top of `stack` with the end tag at `i`; the index after it."""
+    at = _byte_offset(text, i)
+    m = _TAG_NAME_RE.match(text, i + 2)
+    end = text.find(">", i)
+    if not m or end < 0 or text[m.end() : end].strip():
+        raise EntityParseError(f"Unclosed end tag at byte offset {at}")
+    tag = m.group(0).lower()
+    if not stack:
+        raise EntityParseError(f'Unexpected end tag "{tag}" at byte offset {at}')
+    open_tag, start, arg, _ = stack.pop()
+    if open_tag != tag:
+        raise EntityParseError(
+            f'Unmatched end tag at byte offset {at}, expected "</{open_tag}>", found "</{tag}>"'
+        )
+    _close_html(b, stack, tag, start, arg)
+    return end + 1
+
+
+def _html_start_tag(
+    text: str, i: int, b: _Builder, stack: list[tuple[str, int, str | None, int]]
+) -> int:
+    """Push the start tag at `i` on `stack`; the index after it."""
+    at = _byte_offset(text, i)
+    m = _TAG_NAME_RE.match(text, i + 1)
+    if not m:
+        raise EntityParseError(f"Character '<' at byte offset {at} must be escaped as &lt;")
+    tag = m.group(0).lower()
+    if tag not in _HTML_TAGS:
+        raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {at}')
+    j, arg = _html_attributes(text, tag, m.end())
+    while j < len(text) and text[j].isspace():
+        j += 1
+    if j >= len(text) or text[j] != ">":
+        raise EntityParseError(f'Unclosed start tag "{tag}" at byte offset {at}')
+    if tag == "span" and arg != "tg-spoiler":
+        raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {at}')
+    if tag == "tg-emoji" and not (arg or "").isdigit():
+        raise EntityParseError(f'Tag "tg-emoji" must have a valid "emoji-id" at byte offset {at}')
+    stack.append((tag, b.offset, arg, at))
+    return j + 1
+
+
+def _html_attributes(text: str, tag: str, j: int) -> tuple[int, str | None]:
+    """Read a start tag's attributes from `j`: where they end and the one that matters
+    for the tag (href, class, emoji-id, expandable), if given."""
+    arg = None
+    while am := _ATTR_RE.match(text, j):
+        name, value = am.group(1).lower(), am.group(2)
+        val = _unescape_attr(value, text, j) if value is not None else None
+        if tag == "a" and name == "href":
+            arg = val or ""
+        elif (tag in ("span", "code") and name == "class" and val is not None) or (
+            tag == "tg-emoji" and name == "emoji-id"
+        ):
+            arg = val
+        elif tag == "blockquote" and name == "expandable":
+            arg = "expandable"
+        j = am.end()
+    return j, arg
 
 
 def _close_html(
@@ -272,52 +286,15 @@ def parse_markdown_v2(text: str) -> ParsedText:
         if c == "\\" and i + 1 < n and 0 < ord(text[i + 1]) < 127:
             b.add(text[i + 1])
             i += 2
-            continue
-        if top in ("`", "```") and c != "`":
+        elif (top in ("`", "```") and c != "`") or c not in _MDV2_RESERVED:
             b.add(c)
             i += 1
-            continue
-        if c not in _MDV2_RESERVED:
-            b.add(c)
-            i += 1
-            continue
-        at = _byte_offset(text, i)
-        if c == ">" and at_line_start and not stack:
+        elif c == ">" and at_line_start and not stack:
             if quote_start is None:
                 quote_start = b.offset
             i += 1
-            continue
-        token = "__" if text.startswith("__", i) else "||" if text.startswith("||", i) else c
-        if c == "`" and text.startswith("```", i):
-            token = "```"
-        closing = "]" if top == "[" else top
-        if (top is not None and token == closing) or (top == "[" and c == "]"):
-            tok, start, _, language = stack.pop()
-            i += len(closing or c)
-            if tok == "[":
-                m = re.match(r"\(((?:\\.|[^)\\])*)\)", text[i:])
-                if not m:
-                    raise EntityParseError(f"Can't find end of a URL at byte offset {at}")
-                b.entity(start, "text_link", url=re.sub(r"\\(.)", r"\1", m.group(1)))
-                i += m.end()
-            else:
-                b.entity(start, _MDV2_OPEN[tok], language=language)
-            continue
-        if token in _MDV2_OPEN:
-            if any(t == token for t, _, _, _ in stack):
-                raise EntityParseError(f'Can\'t nest entity "{token}" at byte offset {at}')
-            i += len(token)
-            language = None
-            if token == "```":
-                m = re.match(r"([\w+#.-]*)\n", text[i:])
-                if m:
-                    language = m.group(1) or None
-                    i += m.end()
-            stack.append((token, b.offset, at, language))
-            continue
-        raise EntityParseError(
-            f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
-        )
+        else:
+            i = _mdv2_token(text, i, b, stack)
     if quote_start is not None:
         b.entity(quote_start, "blockquote")
     if stack:
@@ -326,6 +303,45 @@ def parse_markdown_v2(text: str) -> ParsedText:
             f"offset {stack[-1][2]}"
         )
     return b.result()
+
+
+def _mdv2_token(
+    text: str, i: int, b: _Builder, stack: list[tuple[str, int, int, str | None]]
+) -> int:
+    """Close or open the entity whose reserved character is at `i`; the index after it."""
+    c = text[i]
+    at = _byte_offset(text, i)
+    top = stack[-1][0] if stack else None
+    token = "__" if text.startswith("__", i) else "||" if text.startswith("||", i) else c
+    if c == "`" and text.startswith("```", i):
+        token = "```"
+    closing = "]" if top == "[" else top
+    if (top is not None and token == closing) or (top == "[" and c == "]"):
+        tok, start, _, language = stack.pop()
+        i += len(closing or c)
+        if tok != "[":
+            b.entity(start, _MDV2_OPEN[tok], language=language)
+            return i
+        m = re.match(r"\(((?:\\.|[^)\\])*)\)", text[i:])
+        if not m:
+            raise EntityParseError(f"Can't find end of a URL at byte offset {at}")
+        b.entity(start, "text_link", url=re.sub(r"\\(.)", r"\1", m.group(1)))
+        return i + m.end()
+    if token not in _MDV2_OPEN:
+        raise EntityParseError(
+            f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
+        )
+    if any(t == token for t, _, _, _ in stack):
+        raise EntityParseError(f'Can\'t nest entity "{token}" at byte offset {at}')
+    i += len(token)
+    language = None
+    if token == "```":
+        m = re.match(r"([\w+#.-]*)\n", text[i:])
+        if m:
+            language = m.group(1) or None
+            i += m.end()
+    stack.append((token, b.offset, at, language))
+    return i
 
 
 # ------------------------------------------------------------------------------ legacy Markdown

@@ -12,13 +12,14 @@ import base64
 import csv
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.reports import LETTER, OTHER_CENTRE, Report, Timing
+from services.reports import LETTER, OTHER_CENTRE, ClinicianLoad, Report
 
 TUMOUR_LABELS = {"bone": "Bone", "soft_tissue": "Soft tissue", "not_sure": "Not sure"}
 URGENCY_LABELS = {"urgent": "Urgent", "routine": "Routine"}
@@ -31,14 +32,6 @@ ROLE_LABELS = {
 }
 NONE = "–"
 NOBODY = "nobody"  # the row of queries held by nobody (case not allocated)
-TIMING_COLUMNS = [
-    "Queries",
-    "Median",
-    "90th percentile",
-    "Within 14 days",
-    "Beyond 14 days",
-    "Waiting (< 14 days)",
-]
 
 Value = int | float | str | None
 
@@ -57,22 +50,25 @@ def duration(seconds: float | None) -> str:
     return f"{days} d {hours} h"
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """One figure: its metric, its raw value (None: none) and the text shown for it."""
+
     metric: str
     value: Value
     shown: str
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """One row of a table: its key (CSV `row`, `data-key`), its label and its figures."""
+
     key: str
     label: str
     cells: list[Cell]
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
+    """One table of the report as drawn, in every format alike."""
+
     section: str
     title: str
     columns: list[str]  # headings of the figure columns
@@ -81,39 +77,309 @@ class Table:
     label_heading: str = ""
 
 
-def _n(metric: str, value: int) -> Cell:
-    return Cell(metric, value, f"{value:,}")
-
-
-def _simple(
-    section: str, title: str, rows: Sequence[tuple[str, str, int]], note: str = ""
-) -> Table:
-    return Table(
-        section,
-        title,
-        ["Number"],
-        [Row(key, label, [_n("count", value)]) for key, label, value in rows],
-        note,
-    )
-
-
-def _timing_row(key: str, label: str, t: Timing) -> Row:
-    return Row(
-        key,
-        label,
-        [
-            _n("count", t.count),
-            Cell("median_seconds", _whole(t.median), duration(t.median)),
-            Cell("p90_seconds", _whole(t.p90), duration(t.p90)),
-            _n("within_14_days", t.within_letter),
-            _n("beyond_14_days", t.beyond_letter),
-            _n("waiting", t.waiting),
-        ],
-    )
-
-
 def _whole(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}"
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Column:
+    """One figure column: its heading, its metric (CSV, `data-key`) and how to get a cell.
+
+    `get` takes the row's item; `value` turns that into the raw figure (CSV, `data-value`)
+    and `show` into the text people read.
+    """
+
+    heading: str
+    metric: str
+    get: Callable[[Any], Any] = _same
+    value: Callable[[Any], Value] = _same
+    show: Callable[[Any], str] = _count
+
+    def cell(self, item: Any) -> Cell:
+        raw = self.get(item)
+        return Cell(self.metric, self.value(raw), self.show(raw))
+
+
+# The rows of a table: (key, label, item), the item being what the columns read.
+RowSource = Callable[[Report], Iterable[tuple[str, str, Any]]]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How to draw one table of the report from a `Report`."""
+
+    section: str
+    title: str
+    columns: Sequence[Column]
+    rows: RowSource
+    note: str | Callable[[Report], str] = ""
+    label_heading: str = ""
+
+    def table(self, report: Report) -> Table:
+        return Table(
+            self.section,
+            self.title,
+            [c.heading for c in self.columns],
+            [
+                Row(key, label, [c.cell(item) for c in self.columns])
+                for key, label, item in self.rows(report)
+            ],
+            self.note(report) if callable(self.note) else self.note,
+            self.label_heading,
+        )
+
+
+def _fields(section: str) -> RowSource:
+    """The rows of `section` in FIELD_ROWS: each a field of the report."""
+    rows = [(key, label, attrgetter(path)) for key, label, path in FIELD_ROWS[section]]
+    return lambda report: [(key, label, get(report)) for key, label, get in rows]
+
+
+def _breakdown(section: str, labels: Callable[[Report], dict[str, str]]) -> RowSource:
+    """The rows of the report's `by_centre`, `by_tumour` or `by_urgency`."""
+
+    def rows(report: Report) -> list[tuple[str, str, Any]]:
+        names = labels(report)
+        return [(b.key, names.get(b.key, b.key), b) for b in getattr(report, section)]
+
+    return rows
+
+
+def _clinician_name(c: ClinicianLoad) -> str:
+    return c.name + ("" if c.active else " (inactive)")
+
+
+def _by_centre(report: Report) -> list[tuple[str, str, Any]]:
+    return [
+        (t.centre, report.centres.get(t.centre, t.centre), t.timing)
+        for t in report.first_response_by_centre
+    ]
+
+
+def _by_clinician(report: Report) -> list[tuple[str, str, Any]]:
+    names = {c.person_id: _clinician_name(c) for c in report.clinicians}
+    return [
+        (NOBODY, "Held by nobody (not allocated)", t.timing)
+        if t.person_id is None
+        else (f"person:{t.person_id}", names.get(t.person_id, f"person {t.person_id}"), t.timing)
+        for t in report.first_response_by_clinician
+    ]
+
+
+def _response_bins(report: Report) -> list[tuple[str, str, Any]]:
+    bins = [(f"bin_{i}", label, n) for i, (label, n) in enumerate(report.response_bins)]
+    return [*bins, ("unanswered", "Not yet answered", report.queries_unanswered)]
+
+
+def _clinicians(report: Report) -> list[tuple[str, str, Any]]:
+    return [(f"person:{c.person_id}", _clinician_name(c), c) for c in report.clinicians]
+
+
+def _unreachable(report: Report) -> list[tuple[str, str, Any]]:
+    return [(role, ROLE_LABELS[role], n) for role, n in report.unreachable.items()]
+
+
+def _weeks(report: Report) -> list[tuple[str, str, Any]]:
+    return [(w.start.isoformat(), w.start.isoformat(), w) for w in report.weeks]
+
+
+def _overdue_note(report: Report) -> str:
+    return (
+        "New cases: opened in the period. Open cases and queries: now. Overdue: open "
+        f"with no answer after {duration(report.ack_sla.total_seconds())} "
+        "(half for urgent cases)."
+    )
+
+
+def _pending_note(report: Report) -> str:
+    if not report.oldest_pending:
+        return ""
+    return f"Oldest registration waiting since {_day(report.oldest_pending, report)}."
+
+
+def _missing_note(report: Report) -> str:
+    ids = ", ".join(str(i) for i in report.missing_ids)
+    if not ids:
+        return ""
+    more = report.missing_either - len(report.missing_ids)
+    return f"Referrer numbers (see /referrer <number>): {ids}" + (
+        f" and {more} more" if more > 0 else ""
+    )
+
+
+NUMBER = [Column("Number", "count")]
+CASES_QUERIES = [
+    Column("Cases", "cases", attrgetter("cases")),
+    Column("Queries", "queries", attrgetter("queries")),
+]
+
+
+def _timing_columns(first: str) -> list[Column]:
+    """The columns of a `Timing`; `first` heads the count of queries with a time."""
+    return [
+        Column(first, "count", attrgetter("count")),
+        Column("Median", "median_seconds", attrgetter("median"), _whole, duration),
+        Column("90th percentile", "p90_seconds", attrgetter("p90"), _whole, duration),
+        Column("Within 14 days", "within_14_days", attrgetter("within_letter")),
+        Column("Beyond 14 days", "beyond_14_days", attrgetter("beyond_letter")),
+        Column("Waiting (< 14 days)", "waiting", attrgetter("waiting")),
+    ]
+
+
+TIMES_NOTE = (
+    "Over the queries asked in the period. Median and 90th percentile by the "
+    "nearest-rank method (an observed time; at least that share took no longer). "
+    "Beyond 14 days includes queries still unanswered (unresolved) 14 days on."
+)
+LOAD_METRICS = [
+    ("New cases named", "new_named"),
+    ("New cases deputy", "new_deputy"),
+    ("Open cases named", "open_named"),
+    ("Open cases deputy", "open_deputy"),
+    ("Open queries", "open_queries"),
+    ("Overdue queries", "overdue_queries"),
+]
+
+# The rows of the tables that show fields of the report: (key, label, field) by section.
+FIELD_ROWS: dict[str, list[tuple[str, str, str]]] = {
+    "summary": [
+        ("cases", "Cases opened", "cases"),
+        ("queries", "Queries asked", "queries"),
+        ("messages", "Messages in threads", "messages"),
+        ("queries_resolved", "Queries resolved", "queries_resolved"),
+        ("queries_unanswered", "Queries not yet answered", "queries_unanswered"),
+    ],
+    "times": [
+        ("first_response", "First response", "first_response"),
+        ("resolution", "Resolution", "resolution"),
+    ],
+    "escalations": [
+        ("to_deputy", "To the deputy", "escalated_to_deputy"),
+        ("to_admins", "To the administrators", "escalated_to_admins"),
+    ],
+    "now": [
+        ("open_queries", "Open queries", "open_queries"),
+        ("overdue_queries", "Overdue queries", "overdue_queries"),
+        ("unheld_open_queries", "Open queries held by nobody", "unheld_open_queries"),
+        (
+            "unallocated_open_cases",
+            "Open cases without a named clinician",
+            "unallocated_open_cases",
+        ),
+        ("pending_registrations", "Registrations awaiting approval", "pending_registrations"),
+    ],
+    "reminders": [
+        ("sent", "Sent", "reminders.sent"),
+        ("confirmed", "Confirmed (I will attend)", "reminders.confirmed"),
+        ("cannot_attend", "Can't attend", "reminders.cannot_attend"),
+        ("no_answer", "Sent, no answer", "reminders.no_answer"),
+        ("missed", "Missed (bot down over 6 hours)", "reminders.missed"),
+        ("not_sent", "Not sent (patient stopped or unreachable)", "reminders.not_sent"),
+    ],
+    "contact_details": [
+        ("missing_secretary", "No secretary's phone", "missing_secretary"),
+        ("missing_fax", "No fax", "missing_fax"),
+        ("missing_either", "Either missing", "missing_either"),
+    ],
+}
+# The "by ..." tables of cases and queries: (section, title, label heading, row labels).
+BREAKDOWNS: list[tuple[str, str, str, Callable[[Report], dict[str, str]]]] = [
+    ("by_centre", "Cases and queries by referring centre", "Centre", attrgetter("centres")),
+    ("by_tumour", "Cases and queries by tumour type", "Tumour type", lambda _: TUMOUR_LABELS),
+    ("by_urgency", "Cases and queries by urgency", "Urgency", lambda _: URGENCY_LABELS),
+]
+ESCALATIONS_NOTE = (
+    "Queries asked in the period that were escalated (to the admins: also counted to the deputy)."
+)
+BY_CENTRE_NOTE = "Queries asked in the period, by the referring centre of the case; times as above."
+BY_CLINICIAN_NOTE = (
+    "Queries asked in the period, by the clinician who holds the query (it was "
+    "routed or passed to them), answered or not; times as above."
+)
+UNREACHABLE_TITLE = "People who cannot be reached (blocked the bot)"
+
+# Every table of the report, in reading order.
+TABLES: list[TableSpec] = [
+    TableSpec("summary", "Summary of the period", NUMBER, _fields("summary")),
+    *(
+        TableSpec(section, title, CASES_QUERIES, _breakdown(section, labels), label_heading=head)
+        for section, title, head, labels in BREAKDOWNS
+    ),
+    TableSpec(
+        "times",
+        "Time to first response and to resolution, against the two-week letter",
+        _timing_columns("Queries"),
+        _fields("times"),
+        note=TIMES_NOTE,
+    ),
+    TableSpec(
+        "first_response_by_centre",
+        "Time to first response by referring centre",
+        _timing_columns("Answered"),
+        _by_centre,
+        note=BY_CENTRE_NOTE,
+        label_heading="Centre",
+    ),
+    TableSpec(
+        "first_response_by_clinician",
+        "Time to first response by clinician",
+        _timing_columns("Answered"),
+        _by_clinician,
+        note=BY_CLINICIAN_NOTE,
+        label_heading="Clinician",
+    ),
+    TableSpec(
+        "response_distribution",
+        "Time to first response: distribution",
+        [Column("Queries", "queries")],
+        _response_bins,
+    ),
+    TableSpec(
+        "escalations",
+        "Escalations of unacknowledged queries",
+        NUMBER,
+        _fields("escalations"),
+        note=ESCALATIONS_NOTE,
+    ),
+    TableSpec(
+        "clinicians",
+        "Allocation load and queries per clinician",
+        [Column(heading, name, attrgetter(name)) for heading, name in LOAD_METRICS],
+        _clinicians,
+        note=_overdue_note,
+        label_heading="Clinician",
+    ),
+    TableSpec("now", "Open work now", NUMBER, _fields("now"), note=_pending_note),
+    TableSpec(
+        "reminders",
+        "Patients' appointment reminders due in the period",
+        NUMBER,
+        _fields("reminders"),
+    ),
+    TableSpec("unreachable", UNREACHABLE_TITLE, NUMBER, _unreachable),
+    TableSpec(
+        "contact_details",
+        "Referrers with missing contact details",
+        NUMBER,
+        _fields("contact_details"),
+        note=_missing_note,
+    ),
+    TableSpec(
+        "weekly",
+        "Weekly volume (weeks from Monday)",
+        CASES_QUERIES,
+        _weeks,
+        label_heading="Week of",
+    ),
+]
 
 
 def _day(value: datetime | None, report: Report) -> str:
@@ -129,255 +395,7 @@ def period_text(report: Report) -> str:
 
 def tables(report: Report) -> list[Table]:
     """Every figure of the report, in reading order."""
-    result: list[Table] = [
-        _simple(
-            "summary",
-            "Summary of the period",
-            [
-                ("cases", "Cases opened", report.cases),
-                ("queries", "Queries asked", report.queries),
-                ("messages", "Messages in threads", report.messages),
-                ("queries_resolved", "Queries resolved", report.queries_resolved),
-                ("queries_unanswered", "Queries not yet answered", report.queries_unanswered),
-            ],
-        )
-    ]
-    for section, title, heading, rows, labels in (
-        (
-            "by_centre",
-            "Cases and queries by referring centre",
-            "Centre",
-            report.by_centre,
-            report.centres,
-        ),
-        (
-            "by_tumour",
-            "Cases and queries by tumour type",
-            "Tumour type",
-            report.by_tumour,
-            TUMOUR_LABELS,
-        ),
-        (
-            "by_urgency",
-            "Cases and queries by urgency",
-            "Urgency",
-            report.by_urgency,
-            URGENCY_LABELS,
-        ),
-    ):
-        result.append(
-            Table(
-                section,
-                title,
-                ["Cases", "Queries"],
-                [
-                    Row(
-                        b.key,
-                        labels.get(b.key, b.key),
-                        [_n("cases", b.cases), _n("queries", b.queries)],
-                    )
-                    for b in rows
-                ],
-                label_heading=heading,
-            )
-        )
-    result.append(
-        Table(
-            "times",
-            "Time to first response and to resolution, against the two-week letter",
-            TIMING_COLUMNS,
-            [
-                _timing_row("first_response", "First response", report.first_response),
-                _timing_row("resolution", "Resolution", report.resolution),
-            ],
-            note=(
-                "Over the queries asked in the period. Median and 90th percentile by the "
-                "nearest-rank method (an observed time; at least that share took no longer). "
-                "Beyond 14 days includes queries still unanswered (unresolved) 14 days on."
-            ),
-        )
-    )
-    result.append(
-        Table(
-            "first_response_by_centre",
-            "Time to first response by referring centre",
-            ["Answered", *TIMING_COLUMNS[1:]],
-            [
-                _timing_row(t.centre, report.centres.get(t.centre, t.centre), t.timing)
-                for t in report.first_response_by_centre
-            ],
-            note=(
-                "Queries asked in the period, by the referring centre of the case; times as above."
-            ),
-            label_heading="Centre",
-        )
-    )
-    names = {c.person_id: c.name + ("" if c.active else " (inactive)") for c in report.clinicians}
-    result.append(
-        Table(
-            "first_response_by_clinician",
-            "Time to first response by clinician",
-            ["Answered", *TIMING_COLUMNS[1:]],
-            [
-                _timing_row(
-                    NOBODY if t.person_id is None else f"person:{t.person_id}",
-                    "Held by nobody (not allocated)"
-                    if t.person_id is None
-                    else names.get(t.person_id, f"person {t.person_id}"),
-                    t.timing,
-                )
-                for t in report.first_response_by_clinician
-            ],
-            note=(
-                "Queries asked in the period, by the clinician who holds the query (it was "
-                "routed or passed to them), answered or not; times as above."
-            ),
-            label_heading="Clinician",
-        )
-    )
-    result.append(
-        Table(
-            "response_distribution",
-            "Time to first response: distribution",
-            ["Queries"],
-            [
-                Row(f"bin_{i}", label, [_n("queries", n)])
-                for i, (label, n) in enumerate(report.response_bins)
-            ]
-            + [Row("unanswered", "Not yet answered", [_n("queries", report.queries_unanswered)])],
-        )
-    )
-    result.append(
-        _simple(
-            "escalations",
-            "Escalations of unacknowledged queries",
-            [
-                ("to_deputy", "To the deputy", report.escalated_to_deputy),
-                ("to_admins", "To the administrators", report.escalated_to_admins),
-            ],
-            note="Queries asked in the period that were escalated (to the admins: also counted "
-            "to the deputy).",
-        )
-    )
-    result.append(
-        Table(
-            "clinicians",
-            "Allocation load and queries per clinician",
-            [
-                "New cases named",
-                "New cases deputy",
-                "Open cases named",
-                "Open cases deputy",
-                "Open queries",
-                "Overdue queries",
-            ],
-            [
-                Row(
-                    f"person:{c.person_id}",
-                    c.name + ("" if c.active else " (inactive)"),
-                    [
-                        _n("new_named", c.new_named),
-                        _n("new_deputy", c.new_deputy),
-                        _n("open_named", c.open_named),
-                        _n("open_deputy", c.open_deputy),
-                        _n("open_queries", c.open_queries),
-                        _n("overdue_queries", c.overdue_queries),
-                    ],
-                )
-                for c in report.clinicians
-            ],
-            note=(
-                "New cases: opened in the period. Open cases and queries: now. Overdue: open "
-                f"with no answer after {duration(report.ack_sla.total_seconds())} "
-                "(half for urgent cases)."
-            ),
-            label_heading="Clinician",
-        )
-    )
-    result.append(
-        _simple(
-            "now",
-            "Open work now",
-            [
-                ("open_queries", "Open queries", report.open_queries),
-                ("overdue_queries", "Overdue queries", report.overdue_queries),
-                ("unheld_open_queries", "Open queries held by nobody", report.unheld_open_queries),
-                (
-                    "unallocated_open_cases",
-                    "Open cases without a named clinician",
-                    report.unallocated_open_cases,
-                ),
-                (
-                    "pending_registrations",
-                    "Registrations awaiting approval",
-                    report.pending_registrations,
-                ),
-            ],
-            note=(
-                f"Oldest registration waiting since {_day(report.oldest_pending, report)}."
-                if report.oldest_pending
-                else ""
-            ),
-        )
-    )
-    r = report.reminders
-    result.append(
-        _simple(
-            "reminders",
-            "Patients' appointment reminders due in the period",
-            [
-                ("sent", "Sent", r.sent),
-                ("confirmed", "Confirmed (I will attend)", r.confirmed),
-                ("cannot_attend", "Can't attend", r.cannot_attend),
-                ("no_answer", "Sent, no answer", r.no_answer),
-                ("missed", "Missed (bot down over 6 hours)", r.missed),
-                ("not_sent", "Not sent (patient stopped or unreachable)", r.not_sent),
-            ],
-        )
-    )
-    result.append(
-        _simple(
-            "unreachable",
-            "People who cannot be reached (blocked the bot)",
-            [(role, ROLE_LABELS[role], n) for role, n in report.unreachable.items()],
-        )
-    )
-    ids = ", ".join(str(i) for i in report.missing_ids)
-    more = report.missing_either - len(report.missing_ids)
-    result.append(
-        _simple(
-            "contact_details",
-            "Referrers with missing contact details",
-            [
-                ("missing_secretary", "No secretary's phone", report.missing_secretary),
-                ("missing_fax", "No fax", report.missing_fax),
-                ("missing_either", "Either missing", report.missing_either),
-            ],
-            note=(
-                f"Referrer numbers (see /referrer <number>): {ids}"
-                + (f" and {more} more" if more > 0 else "")
-                if ids
-                else ""
-            ),
-        )
-    )
-    result.append(
-        Table(
-            "weekly",
-            "Weekly volume (weeks from Monday)",
-            ["Cases", "Queries"],
-            [
-                Row(
-                    w.start.isoformat(),
-                    w.start.isoformat(),
-                    [_n("cases", w.cases), _n("queries", w.queries)],
-                )
-                for w in report.weeks
-            ],
-            label_heading="Week of",
-        )
-    )
-    return result
+    return [spec.table(report) for spec in TABLES]
 
 
 # --- CSV ------------------------------------------------------------------------------
@@ -519,18 +537,19 @@ def render_html(report: Report) -> str:
     )
 
 
-FORMATS = ("text", "csv", "html")
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "text": render_text,
+    "csv": render_csv,
+    "html": render_html,
+}
+FORMATS = tuple(RENDERERS)
 
 
 def render(report: Report, fmt: str) -> str:
     """The report in one of `text`, `csv`, `html`."""
-    if fmt == "text":
-        return render_text(report)
-    if fmt == "csv":
-        return render_csv(report)
-    if fmt == "html":
-        return render_html(report)
-    raise ValueError(f"unknown format {fmt!r}")
+    if fmt not in RENDERERS:
+        raise ValueError(f"unknown format {fmt!r}")
+    return RENDERERS[fmt](report)
 
 
 __all__ = ["OTHER_CENTRE", "render", "render_csv", "render_html", "render_text", "tables"]

@@ -31,11 +31,11 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
-from storage.models import Case, Person, Role
+from storage.models import Person, Role
 from storage.reports import ReportRepository, Window
 from storage.uow import UnitOfWork
 
@@ -319,25 +319,97 @@ async def build_report(
     now = clock.now()
     span = period(since, until, now, tz)
     window = Window(span.start, span.end)
-    repo = ReportRepository(uow.session)
-
+    repo = ReportRepository.of(uow)
     centres = dict(await repo.centres())
-    case_rows = await repo.cases_by_kind(window)
-    query_rows = await repo.queries_by_kind(window)
     outcomes = await repo.query_outcomes(window, now - LETTER)
     responses = await repo.first_responses(window)
     unanswered = await repo.unanswered_by_centre_and_holder(window, now - LETTER)
-    response = [seconds for _, _, seconds in responses]
-    resolution = await repo.resolution_seconds(window)
+    # The holders of the period's queries, None for queries nobody holds.
+    holders = {r[1] for r in responses} | {r[1] for r in unanswered}
+    volume = await _volume(repo, window, centres, outcomes)
+    workload = await _workload(repo, window, now, ack_sla, holders)
+    return Report(
+        generated_at=now,
+        timezone=tz.key,
+        since=span.since,
+        until=span.until,
+        ack_sla=ack_sla,
+        centres={**centres, OTHER_CENTRE: "Other (not in the directory)"},
+        weeks=_weeks(
+            await repo.case_hours(window),
+            await repo.query_hours(window),
+            tz,
+            span.since,
+            span.until,
+        ),
+        **volume,
+        **await _times(repo, window, outcomes, [s for _, _, s in responses]),
+        **workload,
+        **_first_response_by(
+            [b.key for b in volume["by_centre"]],
+            [c.person_id for c in workload["clinicians"]] + ([None] if None in holders else []),
+            responses,
+            unanswered,
+        ),
+        **await _contacts(repo),
+    )
 
-    named_new = await repo.cases_per_clinician(Case.named_clinician_id, window)
-    deputy_new = await repo.cases_per_clinician(Case.deputy_id, window)
-    named_open = await repo.cases_per_clinician(Case.named_clinician_id, None)
-    deputy_open = await repo.cases_per_clinician(Case.deputy_id, None)
+
+async def _volume(
+    repo: ReportRepository, window: Window, centres: dict[str, str], outcomes: dict[str, int]
+) -> dict[str, Any]:
+    """Cases, queries and messages of the period: in total, by centre, tumour and urgency."""
+    case_rows = await repo.cases_by_kind(window)
+    query_rows = await repo.queries_by_kind(window)
+    centre_keys = [*centres, OTHER_CENTRE] if any(r[0] is None for r in case_rows) else [*centres]
+    return {
+        "cases": sum(r[3] for r in case_rows),
+        "queries": outcomes["asked"],
+        "messages": await repo.messages(window),
+        "by_centre": _breakdowns(centre_keys, case_rows, query_rows, 0),
+        "by_tumour": _breakdowns(TUMOUR_TYPES, case_rows, query_rows, 1),
+        "by_urgency": _breakdowns(URGENCIES, case_rows, query_rows, 2),
+        "queries_resolved": outcomes["resolved"],
+        "queries_unanswered": outcomes["unanswered"],
+        "escalated_to_deputy": outcomes["to_deputy"],
+        "escalated_to_admins": outcomes["to_admins"],
+        "reminders": _reminders(await repo.reminders(window)),
+    }
+
+
+async def _times(
+    repo: ReportRepository, window: Window, outcomes: dict[str, int], response: list[float]
+) -> dict[str, Any]:
+    """Time to first response and to resolution of the period's queries."""
+    resolution = await repo.resolution_seconds(window)
+    return {
+        "first_response": _timing(
+            response, outcomes["unanswered"], outcomes["unanswered_past_letter"]
+        ),
+        "resolution": _timing(
+            resolution,
+            outcomes["asked"] - outcomes["resolved"],
+            outcomes["unresolved_past_letter"],
+        ),
+        "response_bins": _bins(response),
+    }
+
+
+async def _workload(
+    repo: ReportRepository,
+    window: Window,
+    now: datetime,
+    ack_sla: timedelta,
+    holders: set[int | None],
+) -> dict[str, Any]:
+    """Each clinician's cases and queries (new in the period, open now), and the open work."""
+    named_new = await repo.cases_per_clinician(False, window)
+    deputy_new = await repo.cases_per_clinician(True, window)
+    named_open = await repo.cases_per_clinician(False, None)
+    deputy_open = await repo.cases_per_clinician(True, None)
     held = await repo.open_queries_per_holder(now - ack_sla, now - ack_sla / 2)
     clinicians = {p.id: p for p in await repo.clinicians()}
     # Anyone else holding load (e.g. a clinician whose role changed) is listed too.
-    holders = {r[1] for r in responses} | {r[1] for r in unanswered}
     holding = {k for k in holders | set(held) if k is not None}
     others = (set(named_open) | set(deputy_open) | holding) - set(clinicians)
     for person in await repo.people(sorted(others)):
@@ -357,79 +429,56 @@ async def build_report(
         for pid, person in clinicians.items()
     ]
     loads.sort(key=lambda c: (c.name.casefold(), c.person_id))
-    missing = await repo.referrers_missing_details(MISSING_IDS_SHOWN)
-    pending, oldest = await repo.pending_registrations()
-    unreachable = await repo.unreachable_by_role()
-    unheld = held.get(None, (0, 0))
+    return {
+        "clinicians": loads,
+        "open_queries": sum(v[0] for v in held.values()),
+        "overdue_queries": sum(v[1] for v in held.values()),
+        "unheld_open_queries": held.get(None, (0, 0))[0],
+        "unallocated_open_cases": await repo.unallocated_open_cases(),
+    }
 
-    centre_keys = [*centres, OTHER_CENTRE] if any(r[0] is None for r in case_rows) else [*centres]
-    by_centre = _breakdowns(centre_keys, case_rows, query_rows, 0)
-    by_centre_timing = _timings_by(
-        [b.key for b in by_centre],
+
+def _first_response_by(
+    centres: list[str],
+    holders: list[int | None],
+    responses: list[tuple[str | None, int | None, float]],
+    unanswered: list[tuple[str | None, int | None, int, int]],
+) -> dict[str, Any]:
+    """Time to first response per referring centre and per holder, in the given orders."""
+    by_centre = _timings_by(
+        centres,
         ((centre or OTHER_CENTRE, s) for centre, _, s in responses),
         ((centre or OTHER_CENTRE, n, past) for centre, _, n, past in unanswered),
     )
-    holder_keys: list[int | None] = [c.person_id for c in loads]
-    if None in holders:
-        holder_keys.append(None)
-    by_clinician_timing = _timings_by(
-        holder_keys,
+    by_clinician = _timings_by(
+        holders,
         ((holder, s) for _, holder, s in responses),
         ((holder, n, past) for _, holder, n, past in unanswered),
     )
-    return Report(
-        generated_at=now,
-        timezone=tz.key,
-        since=span.since,
-        until=span.until,
-        ack_sla=ack_sla,
-        centres={**centres, OTHER_CENTRE: "Other (not in the directory)"},
-        cases=sum(r[3] for r in case_rows),
-        queries=outcomes["asked"],
-        messages=await repo.messages(window),
-        by_centre=by_centre,
-        by_tumour=_breakdowns(TUMOUR_TYPES, case_rows, query_rows, 1),
-        by_urgency=_breakdowns(URGENCIES, case_rows, query_rows, 2),
-        queries_resolved=outcomes["resolved"],
-        queries_unanswered=outcomes["unanswered"],
-        first_response=_timing(
-            response, outcomes["unanswered"], outcomes["unanswered_past_letter"]
-        ),
-        resolution=_timing(
-            resolution,
-            outcomes["asked"] - outcomes["resolved"],
-            outcomes["unresolved_past_letter"],
-        ),
-        response_bins=_bins(response),
-        escalated_to_deputy=outcomes["to_deputy"],
-        escalated_to_admins=outcomes["to_admins"],
-        weeks=_weeks(
-            await repo.case_hours(window),
-            await repo.query_hours(window),
-            tz,
-            span.since,
-            span.until,
-        ),
-        clinicians=loads,
-        open_queries=sum(v[0] for v in held.values()),
-        overdue_queries=sum(v[1] for v in held.values()),
-        unheld_open_queries=unheld[0],
-        unallocated_open_cases=await repo.unallocated_open_cases(),
-        reminders=_reminders(await repo.reminders(window)),
-        unreachable={role: unreachable.get(role, 0) for role in ROLES},
-        missing_secretary=missing[0],
-        missing_fax=missing[1],
-        missing_either=missing[2],
-        missing_ids=missing[3],
-        pending_registrations=pending,
-        oldest_pending=oldest,
-        first_response_by_centre=[CentreTiming(k, t) for k, t in by_centre_timing],
-        first_response_by_clinician=[ClinicianTiming(k, t) for k, t in by_clinician_timing],
-    )
+    return {
+        "first_response_by_centre": [CentreTiming(k, t) for k, t in by_centre],
+        "first_response_by_clinician": [ClinicianTiming(k, t) for k, t in by_clinician],
+    }
+
+
+async def _contacts(repo: ReportRepository) -> dict[str, Any]:
+    """Who cannot be reached, referrers missing details, registrations awaiting approval."""
+    missing = await repo.referrers_missing_details(MISSING_IDS_SHOWN)
+    pending, oldest = await repo.pending_registrations()
+    unreachable = await repo.unreachable_by_role()
+    return {
+        "unreachable": {role: unreachable.get(role, 0) for role in ROLES},
+        "missing_secretary": missing[0],
+        "missing_fax": missing[1],
+        "missing_either": missing[2],
+        "missing_ids": missing[3],
+        "pending_registrations": pending,
+        "oldest_pending": oldest,
+    }
 
 
 async def pending_registrations(uow: UnitOfWork, limit: int = 10) -> tuple[int, Sequence[Person]]:
     """How many referrers await approval, and the oldest `limit` of them (loaded)."""
-    repo = ReportRepository(uow.session)
+    repo = ReportRepository.of(uow)
     count, _ = await repo.pending_registrations()
     return count, await repo.pending_referrers(limit)

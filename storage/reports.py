@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -41,6 +41,9 @@ from storage.models import (
     ThreadMessage,
 )
 
+if TYPE_CHECKING:
+    from storage.uow import UnitOfWork
+
 OPEN_QUERY = ("open", "acknowledged")
 # 2440587.5 is the Julian day of 1970-01-01T00:00Z.
 _UNIX_JULIAN_DAY = 2440587.5
@@ -60,6 +63,11 @@ class ReportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> ReportRepository:
+        """The report's queries in a unit of work's transaction."""
+        return cls(uow._session)
 
     # --- helpers ----------------------------------------------------------------
 
@@ -231,8 +239,9 @@ class ReportRepository:
             return []
         return (await self.session.scalars(select(Person).where(Person.id.in_(ids)))).all()
 
-    async def cases_per_clinician(self, column: Any, window: Window | None) -> dict[int, int]:
-        """Cases per clinician in `column` (named or deputy): open now, or opened in a window."""
+    async def cases_per_clinician(self, deputy: bool, window: Window | None) -> dict[int, int]:
+        """Cases per named clinician (or per deputy): open now, or opened in a window."""
+        column = Case.deputy_id if deputy else Case.named_clinician_id
         statement = select(column, func.count()).where(column.is_not(None)).group_by(column)
         if window is None:
             statement = statement.where(Case.status == "open")
