@@ -27,6 +27,7 @@ from delivery.text import Html, render
 from handlers import texts
 from handlers.menus import Menus, menu_key, set_menu
 from monitoring.metrics import Metrics
+from services import reachability
 from storage.models import Person, PersonStatus, Query, Role
 from storage.uow import Database, UnitOfWork
 
@@ -393,9 +394,8 @@ async def _turn(
 ) -> None:
     async with resources.db.uow() as uow:
         person = await uow.people.by_telegram_id(user_id)
-        if person is not None and not person.reachable:
-            # Writing to the bot is how someone who blocked it becomes reachable again.
-            person.reachable, person.unreachable_since = True, None
+        if person is not None:
+            reachability.wrote_to_the_bot(person)
         turn = Turn(
             update=update,
             resources=resources,

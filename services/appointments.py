@@ -19,7 +19,6 @@ from storage.models import (
     PersonStatus,
     Reminder,
     Role,
-    ThreadMessage,
 )
 from storage.uow import UnitOfWork
 
@@ -93,7 +92,7 @@ async def record_consent(
     quiet: tuple[time, time] | None,
 ) -> Person | str | None:
     """Consent creates the patient (and their reminders); refusal is recorded too."""
-    invite = await uow.appointments.invite(invite_id)
+    invite = await uow.invites.get(invite_id)
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         return "used"
     if await uow.people.by_telegram_id(telegram_user_id) is not None:
@@ -300,14 +299,7 @@ async def note_attending(
     uow: UnitOfWork, patient: Person, reminder: Reminder, what: str, now: datetime
 ) -> None:
     """The patient said they will attend: a line in the case's thread."""
-    uow.appointments.add_thread_note(
-        ThreadMessage(
-            case_id=reminder.case_id,
-            author_id=patient.id,
-            body=f"Patient will attend: {what}",
-            created_at=now,
-        )
-    )
+    uow.queries.add_message(reminder.case_id, patient.id, f"Patient will attend: {what}", now)
 
 
 async def set_followup(

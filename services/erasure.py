@@ -73,7 +73,7 @@ async def erase_patient(uow: UnitOfWork, case: Case, by: Person, now: datetime) 
     fields; audited with references only."""
     result = Erased(case)
     for patient in await patients_of_case(uow, case.id):
-        result.reminders_cancelled += await uow.people.pending_reminders_to(patient.id)
+        result.reminders_cancelled += await uow.appointments.pending_reminders_to(patient.id)
         result.messages_held += await uow.outbox.pending_count_to(patient.id)
         telegram_id = await erase_person(uow, patient, now)
         if telegram_id is not None:

@@ -24,6 +24,12 @@ async def dependants_of(uow: UnitOfWork, person: Person) -> Sequence[Person]:
     return [a for a in admins if a.id != person.id and a.telegram_user_id and a.reachable]
 
 
+def wrote_to_the_bot(person: Person) -> None:
+    """Writing to the bot is how someone who blocked it becomes reachable again."""
+    if not person.reachable:
+        person.reachable, person.unreachable_since = True, None
+
+
 async def admins(uow: UnitOfWork) -> Sequence[Person]:
     """Admins who can be told about delivery problems."""
     return [a for a in await uow.people.by_role(Role.ADMIN) if a.telegram_user_id and a.reachable]

@@ -70,8 +70,8 @@ async def close_case(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> 
 
 async def _purge_cases(uow: UnitOfWork, ids: list[int], now: datetime, result: PurgeResult) -> None:
     result.thread_messages += await uow.queries.purge_threads(ids, now)
-    result.appointments += await uow.cases.clear_appointment_locations(ids)
-    result.reminders += await uow.cases.clear_reminder_notes(ids)
+    result.appointments += await uow.appointments.clear_appointment_locations(ids)
+    result.reminders += await uow.appointments.clear_reminder_notes(ids)
     result.outbox_payloads += await uow.outbox.clear_finished_of_cases(ids)
     for case_id in ids:
         for patient in await patients_of_case(uow, case_id):

@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from storage.models import (
     Appointment,
-    Invite,
     Person,
     PersonStatus,
     Reminder,
     Role,
-    ThreadMessage,
 )
 from storage.repositories._base import _Repository, rowcount
 
@@ -52,10 +50,6 @@ class AppointmentRepository(_Repository):
                 Person.status == PersonStatus.ACTIVE,
             )
         )
-
-    async def invite(self, invite_id: int) -> Invite | None:
-        """A patient's invitation, by id (the consent question carries it)."""
-        return await self.session.get(Invite, invite_id)
 
     # --- Reminders --------------------------------------------------------------------
 
@@ -94,6 +88,36 @@ class AppointmentRepository(_Repository):
 
     # --- Thread notes -------------------------------------------------------------------
 
-    def add_thread_note(self, note: ThreadMessage) -> None:
-        """A line in a case's thread left by an appointment (a patient's answer)."""
-        self.session.add(note)
+    # --- Retention and erasure -----------------------------------------------------
+
+    async def clear_appointment_locations(self, case_ids: Sequence[int]) -> int:
+        """Blank the locations of these cases' appointments; returns how many had one."""
+        return rowcount(
+            await self.session.execute(
+                update(Appointment)
+                .where(Appointment.case_id.in_(case_ids), Appointment.location_enc.is_not(None))
+                .values(location_enc=None)
+            )
+        )
+
+    async def clear_reminder_notes(self, case_ids: Sequence[int]) -> int:
+        """Blank the follow-up notes of these cases' reminders; returns how many had one."""
+        return rowcount(
+            await self.session.execute(
+                update(Reminder)
+                .where(Reminder.case_id.in_(case_ids), Reminder.note_enc.is_not(None))
+                .values(note_enc=None)
+            )
+        )
+
+    async def pending_reminders_to(self, person_id: int) -> int:
+        """How many reminders are still due to this person (`cancel_reminders_to`
+        cancels them)."""
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Reminder)
+                .where(Reminder.recipient_id == person_id, Reminder.status == "pending")
+            )
+            or 0
+        )

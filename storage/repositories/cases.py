@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, exists, func, or_, select, update
 
 from storage.crypto import normalise_digits
-from storage.models import Appointment, Case, Person, Query, Reminder, Role
+from storage.models import Case, Person, Query, Role
 from storage.repositories._base import _Repository, rowcount
 
 LISTED = 50  # cases shown by /cases, newest first
@@ -77,26 +77,6 @@ class CaseRepository(_Repository):
             )
             .order_by(Case.id)
             .limit(limit)
-        )
-
-    async def clear_appointment_locations(self, case_ids: Sequence[int]) -> int:
-        """Blank the locations of these cases' appointments; returns how many had one."""
-        return rowcount(
-            await self.session.execute(
-                update(Appointment)
-                .where(Appointment.case_id.in_(case_ids), Appointment.location_enc.is_not(None))
-                .values(location_enc=None)
-            )
-        )
-
-    async def clear_reminder_notes(self, case_ids: Sequence[int]) -> int:
-        """Blank the follow-up notes of these cases' reminders; returns how many had one."""
-        return rowcount(
-            await self.session.execute(
-                update(Reminder)
-                .where(Reminder.case_id.in_(case_ids), Reminder.note_enc.is_not(None))
-                .values(note_enc=None)
-            )
         )
 
     async def purge(self, case_ids: Sequence[int], now: datetime) -> int:

@@ -21,7 +21,6 @@ from storage.models import (
     Person,
     PersonStatus,
     ReferrerDetails,
-    Reminder,
     Role,
 )
 from storage.repositories._base import _Repository
@@ -105,18 +104,6 @@ class PeopleRepository(_Repository):
             )
         ).all()
 
-    async def pending_reminders_to(self, person_id: int) -> int:
-        """How many reminders are still due to this person (cancelling them is
-        `AppointmentRepository.cancel_reminders_to`)."""
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(Reminder)
-                .where(Reminder.recipient_id == person_id, Reminder.status == "pending")
-            )
-            or 0
-        )
-
     async def referrer_details(self, person_id: int) -> ReferrerDetails | None:
         return await self.session.get(ReferrerDetails, person_id)
 
@@ -133,6 +120,10 @@ class PeopleRepository(_Repository):
 class InviteRepository(_Repository):
     def add(self, invite: Invite) -> None:
         self.session.add(invite)
+
+    async def get(self, invite_id: int) -> Invite | None:
+        """An invitation by id (a patient's consent question carries it)."""
+        return await self.session.get(Invite, invite_id)
 
     async def by_hash(self, token_hash: bytes) -> Invite | None:
         return await self.session.scalar(select(Invite).where(Invite.token_hash == token_hash))
