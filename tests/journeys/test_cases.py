@@ -150,6 +150,12 @@ async def test_the_whole_journey(bot: Harness) -> None:
     assert jones.buttons() == ["Acknowledge", "Reply", "Pass to deputy", "Resolve"]
     assert "biopsy locally" in khan.last().plain
 
+    # A command sent as a Telegram reply runs as that command: nothing is relayed.
+    sent_to_referrer = len(user.messages())
+    await bot.handled(jones.reply_to(question.message_id, "/appointments C-1"))
+    assert "C-1" in jones.last().plain and "appointment" in jones.last().plain.lower()
+    assert len(user.messages()) == sent_to_referrer
+
     await press(bot, jones, "Acknowledge")
     assert "Dr Alice Jones has seen your question Q-1" in user.last().plain
 
