@@ -5,19 +5,13 @@ from __future__ import annotations
 import base64
 import os
 import re
-import secrets
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(sys.executable).with_name("referral-bot")
-
-
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+from tests.processes import SCRIPT, fresh_key
 
 
 def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -35,15 +29,15 @@ def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {
-        "ENCRYPTION_KEYS": _key(),
-        "INDEX_KEY": _key(),
+        "ENCRYPTION_KEYS": fresh_key(),
+        "INDEX_KEY": fresh_key(),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
         "BOT_USERNAME": "sarcoma_test_bot",
     }
 
 
 def test_run_without_encryption_keys_names_it_and_exits_2(tmp_path: Path) -> None:
-    result = cli("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN="123:abc", INDEX_KEY=_key())
+    result = cli("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN="123:abc", INDEX_KEY=fresh_key())
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "ENCRYPTION_KEYS" in lines[0] and "missing" in lines[0]
@@ -149,7 +143,7 @@ def test_keys_rotate_via_cli_then_only_the_new_key_reads(
         " email: alice.jones@nhs.net}\n"
     )
     assert cli("directory", "import", "dir.yaml", cwd=tmp_path, **env).returncode == 0
-    new = _key()
+    new = fresh_key()
     rotated = cli(
         "keys",
         "rotate",

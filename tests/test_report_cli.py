@@ -6,7 +6,6 @@ import asyncio
 import base64
 import csv
 import io
-import secrets
 import sqlite3
 from pathlib import Path
 
@@ -15,21 +14,18 @@ import pytest
 from storage.crypto import Keyring
 from storage.uow import Database
 from tests import report_data as data
+from tests.processes import fresh_key
 from tests.test_cli import cli
 from tests.test_reports import csv_figures
 
 PERIOD = ("--since", "2026-11-02", "--until", "2026-11-15")
 
 
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {
-        "ENCRYPTION_KEYS": _key(),
-        "INDEX_KEY": _key(),
+        "ENCRYPTION_KEYS": fresh_key(),
+        "INDEX_KEY": fresh_key(),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
         "TIMEZONE": "Europe/London",
     }

@@ -5,13 +5,11 @@ nothing left running (ports closed, the database lock released)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import fcntl
 import os
 import re
 import secrets
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,13 +20,9 @@ from bot.app import BotRuntime
 from bot.config import StartupError, load_settings
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI
+from tests.processes import fresh_key, start
 
-SCRIPT = Path(sys.executable).with_name("referral-bot")
 LOG_RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ ")
-
-
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 @pytest.fixture
@@ -43,8 +37,8 @@ def env(fake: FakeBotAPI, tmp_path: Path) -> dict[str, str]:
         "PATH": os.environ.get("PATH", ""),
         "TELEGRAM_BOT_TOKEN": fake.token,
         "TELEGRAM_API_BASE_URL": fake.base_url,
-        "ENCRYPTION_KEYS": _key(),
-        "INDEX_KEY": _key(),
+        "ENCRYPTION_KEYS": fresh_key(),
+        "INDEX_KEY": fresh_key(),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
         "HEALTH_PORT": "0",
     }
@@ -68,14 +62,7 @@ def _closed_port() -> int:
 
 async def _run(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
     """Exit status and stderr lines of `referral-bot run`, which must not keep running."""
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT),
-        "run",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start(env, cwd)
     try:
         _out, err = await asyncio.wait_for(process.communicate(), timeout=90)
     except TimeoutError:
@@ -244,8 +231,8 @@ async def test_a_failed_start_leaves_nothing_running(
     settings = load_settings(
         TELEGRAM_BOT_TOKEN=fake.token,
         TELEGRAM_API_BASE_URL=fake.base_url,
-        ENCRYPTION_KEYS=_key(),
-        INDEX_KEY=_key(),
+        ENCRYPTION_KEYS=fresh_key(),
+        INDEX_KEY=fresh_key(),
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
         HEALTH_PORT=health_port,
         WEBHOOK_URL=f"http://127.0.0.1:{busy_port}/telegram-hook",

@@ -5,13 +5,10 @@ message in flight), webhook mode registered by the holder only."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
-import secrets
 import signal
 import socket
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,11 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI, FakeUser
+from tests.processes import fresh_key, start, throwaway_database
 
 pytestmark = [
     pytest.mark.postgres,
@@ -33,10 +29,6 @@ pytestmark = [
 
 # From kill -9 of the holder to the standby's answer reaching the user (the issue's bound).
 TAKEOVER_LIMIT = 10.0
-
-
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _free_port() -> int:
@@ -57,14 +49,7 @@ class BotProcess:
         self.log = cwd / f"{name}.log"
 
     async def start(self) -> BotProcess:
-        self.process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("referral-bot")),
-            "run",
-            cwd=self.cwd,
-            env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=open(self.log, "wb"),  # noqa: SIM115 - the child owns it
-        )
+        self.process = await start(self.env, self.cwd, log=self.log)
         return self
 
     async def readyz(self) -> dict[str, Any] | None:
@@ -121,17 +106,8 @@ class BotProcess:
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A throw-away PostgreSQL database (separate processes cannot share a test schema)."""
-    assert TEST_DATABASE_URL
-    name = f"t_avail_{secrets.token_hex(5)}"
-    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        await admin.dispose()
+    async with throwaway_database("t_avail") as url:
+        yield url
 
 
 @pytest.fixture
@@ -142,8 +118,8 @@ async def processes(
         "PATH": os.environ.get("PATH", ""),
         "TELEGRAM_BOT_TOKEN": fake.token,
         "TELEGRAM_API_BASE_URL": fake.base_url,
-        "ENCRYPTION_KEYS": _key(),
-        "INDEX_KEY": _key(),
+        "ENCRYPTION_KEYS": fresh_key(),
+        "INDEX_KEY": fresh_key(),
         "DATABASE_URL": pg_url,
         "SEND_PER_CHAT_RATE": "100",
         "SEND_PER_CHAT_BURST": "100",

@@ -5,26 +5,18 @@ failing setMyCommands does not stop the bot."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import secrets
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI
 from tests.journeys.conftest import Harness
-
-
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+from tests.processes import fresh_key, start, throwaway_database
 
 
 async def test_run_answers_and_stops_cleanly_on_sigterm(fake: FakeBotAPI, tmp_path: Path) -> None:
@@ -32,19 +24,12 @@ async def test_run_answers_and_stops_cleanly_on_sigterm(fake: FakeBotAPI, tmp_pa
         "PATH": os.environ.get("PATH", ""),
         "TELEGRAM_BOT_TOKEN": fake.token,
         "TELEGRAM_API_BASE_URL": fake.base_url,
-        "ENCRYPTION_KEYS": _key(),
-        "INDEX_KEY": _key(),
+        "ENCRYPTION_KEYS": fresh_key(),
+        "INDEX_KEY": fresh_key(),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
         "HEALTH_PORT": "0",
     }
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("referral-bot")),
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start(env, tmp_path)
     try:
         user = fake.user(6_000_001)
         user.send_text("/start")
@@ -52,14 +37,7 @@ async def test_run_answers_and_stops_cleanly_on_sigterm(fake: FakeBotAPI, tmp_pa
         assert "referring clinicians" in user.last().plain
 
         # A second process on the same SQLite file refuses, before touching anything.
-        second = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("referral-bot")),
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        second = await start(env, tmp_path)
         _out, refusal = await asyncio.wait_for(second.communicate(), timeout=30)
         assert second.returncode == 1
         assert "another referral-bot process" in refusal.decode()
@@ -92,17 +70,8 @@ async def test_failing_set_my_commands_is_not_fatal(harness: Harness) -> None:
 @pytest.fixture
 async def pg_database() -> AsyncIterator[str]:
     """A throw-away PostgreSQL database for real processes."""
-    assert TEST_DATABASE_URL
-    name = f"t_proc_{secrets.token_hex(5)}"
-    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        await admin.dispose()
+    async with throwaway_database("t_proc") as url:
+        yield url
 
 
 @pytest.mark.postgres
@@ -118,33 +87,18 @@ async def test_standby_on_the_same_host_and_health_port_says_so_in_one_line(
         "PATH": os.environ.get("PATH", ""),
         "TELEGRAM_BOT_TOKEN": fake.token,
         "TELEGRAM_API_BASE_URL": fake.base_url,
-        "ENCRYPTION_KEYS": _key(),
-        "INDEX_KEY": _key(),
+        "ENCRYPTION_KEYS": fresh_key(),
+        "INDEX_KEY": fresh_key(),
         "DATABASE_URL": pg_database,
         "HEALTH_PORT": str(port),
     }
-    script = str(Path(sys.executable).with_name("referral-bot"))
     log = tmp_path / "first.log"
-    first = await asyncio.create_subprocess_exec(
-        script,
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=open(log, "wb"),  # noqa: SIM115 - the child owns it
-    )
+    first = await start(env, tmp_path, log=log)
     try:
         user = fake.user(6_000_003)
         user.send_text("/start")
         await fake.wait_for(lambda: user.messages(), timeout=30, what="a reply to /start")
-        second = await asyncio.create_subprocess_exec(
-            script,
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        second = await start(env, tmp_path)
         _out, refusal = await asyncio.wait_for(second.communicate(), timeout=60)
         assert second.returncode == 1
         assert refusal.decode().splitlines() == [

@@ -11,15 +11,13 @@ import os
 import re
 import secrets
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, make_url, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select, text
 
 from bot.config import load_settings
 from bot.jobs import JOBS, NightlyPurge, run_sweeps
@@ -40,6 +38,7 @@ from storage.uow import Database
 from tests.conftest import BACKENDS, TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI
 from tests.journeys.conftest import Harness
+from tests.processes import start, throwaway_database
 
 JONES, DEPUTY, REFERRER = 7_300_001, 7_300_002, 7_300_003
 SHORT = "0.5"  # seconds: every sweep runs a few times within a test
@@ -56,17 +55,8 @@ async def bot_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/bot.db"
         return
-    assert TEST_DATABASE_URL
-    name = f"t_sched_{secrets.token_hex(5)}"
-    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        await admin.dispose()
+    async with throwaway_database("t_sched") as url:
+        yield url
 
 
 def _person(role: Role, name: str, telegram_id: int, now: datetime) -> Person:
@@ -184,14 +174,7 @@ async def test_every_timed_job_runs_in_a_running_bot(
         "PURGE_AT": "00:00",  # passed today already: last night's purge is due
     }
     log = tmp_path / "bot.log"
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("referral-bot")),
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=open(log, "wb"),  # noqa: SIM115 - the child owns it
-    )
+    process = await start(env, tmp_path, log=log)
     try:
         first_head = await _wait_for_log(log, r"audit head: entry (\d+)", process)
         await _wait_for_log(log, r"bot started", process)
