@@ -1,9 +1,10 @@
 """Retention: closing a case, and the purge that removes what must not be kept.
 
 `purge` clears, for cases closed longer than RETENTION_DAYS: message bodies, the case's
-free text and patient identifiers, appointment locations, follow-up notes, queued and
-sent copies of messages, and the patient's Telegram binding. Rows, references, statuses
-and timestamps stay, so reports still count and the audit chain still verifies. Copies of
+free text and patient identifiers, attached files (bytes, captions, Telegram file ids),
+appointment locations, follow-up notes, queued and sent copies of messages, and the
+patient's Telegram binding. Rows, references, statuses, timestamps and each file's type,
+size and hash stay, so reports still count and the audit chain still verifies. Copies of
 texts kept only for delivery (sent outbox payloads, handled inbound updates) go after a
 short window whatever the case. Each batch is its own transaction; a run interrupted
 half-way finishes on the next run, and a second run changes nothing.
@@ -42,6 +43,7 @@ class PurgeResult:
 
     cases: int = 0
     thread_messages: int = 0
+    attachments: int = 0
     appointments: int = 0
     reminders: int = 0
     patients: int = 0
@@ -70,6 +72,7 @@ async def close_case(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> 
 
 async def _purge_cases(uow: UnitOfWork, ids: list[int], now: datetime, result: PurgeResult) -> None:
     result.thread_messages += await uow.queries.purge_threads(ids, now)
+    result.attachments += await uow.attachments.purge_of_cases(ids, now)
     result.appointments += await uow.appointments.clear_appointment_locations(ids)
     result.reminders += await uow.appointments.clear_reminder_notes(ids)
     result.outbox_payloads += await uow.outbox.clear_finished_of_cases(ids)

@@ -79,19 +79,27 @@ class Keyring:
 
     def encrypt(self, plaintext: str, aad: bytes) -> bytes:
         """Encrypt text under the first key."""
-        nonce = os.urandom(12)
-        sealed = _cipher(self.keys[0]).encrypt(nonce, plaintext.encode("utf-8"), aad)
-        return bytes([VERSION]) + self.current_id + nonce + sealed
+        return self.encrypt_bytes(plaintext.encode("utf-8"), aad)
 
     def decrypt(self, blob: bytes, aad: bytes) -> str:
         """Decrypt a value written by `encrypt` under any listed key."""
+        return self.decrypt_bytes(blob, aad).decode("utf-8")
+
+    def encrypt_bytes(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt bytes (a file) under the first key; same format as `encrypt`."""
+        nonce = os.urandom(12)
+        sealed = _cipher(self.keys[0]).encrypt(nonce, plaintext, aad)
+        return bytes([VERSION]) + self.current_id + nonce + sealed
+
+    def decrypt_bytes(self, blob: bytes, aad: bytes) -> bytes:
+        """Decrypt a value written by `encrypt` or `encrypt_bytes` under any listed key."""
         if len(blob) < _HEADER + 16 or blob[0] != VERSION:
             raise DecryptionError(f"{aad.decode()}: not an encrypted value")
         kid, nonce, sealed = blob[1:5], blob[5:17], blob[17:]
         for key in self.keys:
             if key_id(key) == kid:
                 try:
-                    return _cipher(key).decrypt(nonce, sealed, aad).decode("utf-8")
+                    return _cipher(key).decrypt(nonce, sealed, aad)
                 except InvalidTag:
                     raise DecryptionError(
                         f"{aad.decode()}: authentication failed (value moved from another "

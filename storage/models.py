@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.crypto import normalise_digits, normalise_email, normalise_phone
-from storage.types import Encrypted, UTCDateTime, new_uid
+from storage.types import Encrypted, EncryptedBytes, UTCDateTime, new_uid
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -236,6 +237,52 @@ class ThreadMessage(Base):
     body = Encrypted()
 
 
+ATTACHMENT_KINDS = ("pdf", "jpeg", "png")
+
+
+class Attachment(Base):
+    """A file on a case (an imaging report, a photo, a letter): the cleaned bytes,
+    encrypted, and what is known about them; reference `attachment:<id>` in logs.
+
+    The same file (by SHA-256 of the cleaned bytes) is stored once per case. The purge
+    clears the content, caption and Telegram file id and keeps the rest of the row.
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        UniqueConstraint("case_id", "sha256"),
+        CheckConstraint("kind IN ('pdf', 'jpeg', 'png')", name="kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = _uid()
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    query_id: Mapped[int | None] = mapped_column(ForeignKey("queries.id"), index=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(10))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    caption_enc: Mapped[bytes | None] = _enc()
+    # Up to ATTACHMENT_MAX_BYTES: never loaded with the row (reading it by accident
+    # raises); `AttachmentRepository.content` reads and decrypts it on purpose.
+    content_enc: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, deferred=True, deferred_raiseload=True
+    )
+    telegram_file_id: Mapped[str | None] = mapped_column(String(255))
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    caption = Encrypted()
+    content = EncryptedBytes()
+
+    @property
+    def ref(self) -> str:
+        """How logs and audit entries name a file: its id only."""
+        return f"attachment:{self.id}"
+
+
 class SentMessage(Base):
     """Which case/query each message the bot sent belongs to, so replies can be routed."""
 
@@ -401,6 +448,7 @@ ENCRYPTED_MODELS: tuple[type[Base], ...] = (
     ReferrerDetails,
     Case,
     ThreadMessage,
+    Attachment,
     Appointment,
     Reminder,
     OutboxMessage,

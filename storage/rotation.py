@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
-from storage.models import ENCRYPTED_MODELS, Base
+from storage.models import ENCRYPTED_MODELS, Attachment, Base
 from storage.types import encrypted_fields
 from storage.uow import Database
 
 BATCH = 500
+# Files are up to ATTACHMENT_MAX_BYTES each: a few per transaction keeps memory bounded.
+BATCH_OF: dict[type[Base], int] = {Attachment: 4}
 
 
 @dataclass
@@ -42,10 +45,12 @@ async def rotate_keys(
     for model in ENCRYPTED_MODELS:
         fields = encrypted_fields(model)
         pk = model.__mapper__.primary_key[0]
+        size = min(batch, BATCH_OF.get(model, batch))
         after: object = None
         while True:
             async with db.uow() as uow:
-                query = select(model).order_by(pk).limit(batch)
+                # Deferred columns (a file's bytes) are encrypted too: load them here.
+                query = select(model).options(undefer("*")).order_by(pk).limit(size)
                 if after is not None:
                     query = query.where(pk > after)
                 rows: list[Base] = list((await uow._session.scalars(query)).all())

@@ -38,7 +38,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class Encrypted:
+class EncryptedField:
+    """What every encrypted attribute shares: the `<name>_enc` column, the associated
+    data (`table.attribute.row-uid`) and re-encryption under the first key."""
+
+    def __init__(self) -> None:
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def _aad(self, obj: Any) -> bytes:
+        return associated_data(obj.__tablename__, self.name, obj.uid)
+
+    def reencrypt(self, obj: Any) -> bool:
+        """Re-encrypt under the first key; True when the value changed."""
+        blob = getattr(obj, f"{self.name}_enc")
+        keyring = current_keyring()
+        if blob is None or keyring.is_current(blob):
+            return False
+        plaintext = keyring.decrypt_bytes(blob, self._aad(obj))
+        setattr(obj, f"{self.name}_enc", keyring.encrypt_bytes(plaintext, self._aad(obj)))
+        return True
+
+
+class Encrypted(EncryptedField):
     """A plaintext attribute stored encrypted in `<name>_enc`, optionally blind-indexed.
 
     With `index=` set, assigning a value also writes `<name>_index`, the keyed hash of
@@ -48,15 +72,9 @@ class Encrypted:
     def __init__(
         self, *, index: str | None = None, normalise: Callable[[str], str] | None = None
     ) -> None:
+        super().__init__()
         self.index = index
         self.normalise = normalise or (lambda text: text)
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def _aad(self, obj: Any) -> bytes:
-        return associated_data(obj.__tablename__, self.name, obj.uid)
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -78,17 +96,33 @@ class Encrypted:
             )
             setattr(obj, f"{self.name}_index", digest)
 
-    def reencrypt(self, obj: Any) -> bool:
-        """Re-encrypt under the first key; True when the value changed."""
+
+class EncryptedBytes(EncryptedField):
+    """Bytes (a file) stored encrypted in `<name>_enc`, bound to the row like text is.
+
+    Reading needs the column loaded: a large blob's column is deferred, and its
+    repository reads it on purpose (see `AttachmentRepository.content`).
+    """
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
         blob = getattr(obj, f"{self.name}_enc")
-        keyring = current_keyring()
-        if blob is None or keyring.is_current(blob):
-            return False
-        plaintext = keyring.decrypt(blob, self._aad(obj))
-        setattr(obj, f"{self.name}_enc", keyring.encrypt(plaintext, self._aad(obj)))
-        return True
+        if blob is None:
+            return None
+        return current_keyring().decrypt_bytes(blob, self._aad(obj))
+
+    def __set__(self, obj: Any, value: bytes | None) -> None:
+        blob = None if value is None else current_keyring().encrypt_bytes(value, self._aad(obj))
+        setattr(obj, f"{self.name}_enc", blob)
+
+    def open(self, obj: Any, blob: bytes | None) -> bytes | None:
+        """Decrypt this attribute's ciphertext of `obj` read separately from the row."""
+        if blob is None:
+            return None
+        return current_keyring().decrypt_bytes(blob, self._aad(obj))
 
 
-def encrypted_fields(model: type) -> list[Encrypted]:
+def encrypted_fields(model: type) -> list[EncryptedField]:
     """Every encrypted attribute declared on a model class."""
-    return [v for v in vars(model).values() if isinstance(v, Encrypted)]
+    return [v for v in vars(model).values() if isinstance(v, EncryptedField)]

@@ -19,6 +19,7 @@ from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, migrate, session_factory
 from storage.repositories import (
     AppointmentRepository,
+    AttachmentRepository,
     CaseRepository,
     CentreRepository,
     ClinicRepository,
@@ -79,6 +80,7 @@ class UnitOfWork:
         self.cases = CaseRepository(self._session, keyring)
         self.queries = QueryRepository(self._session, keyring)
         self.appointments = AppointmentRepository(self._session, keyring)
+        self.attachments = AttachmentRepository(self._session, keyring)
         self.audit = AuditLog(self._session, keyring)
         return self
 

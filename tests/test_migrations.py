@@ -59,3 +59,34 @@ async def test_concurrent_sqlite_writers_never_see_database_is_locked(
         assert await verify_chain(uow._session, keyring) == (120, None)
     await first.dispose()
     await second.dispose()
+
+
+async def test_attachments_migration_goes_down_and_up_again(db: Database) -> None:
+    """0005 (attachments) is reversible on both backends, and the schema still matches."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from storage.database import alembic_config, migrate
+
+    def tables(connection):  # type: ignore[no-untyped-def]
+        return set(inspect(connection).get_table_names())
+
+    def downgrade(connection):  # type: ignore[no-untyped-def]
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+
+    async with db.engine.begin() as conn:
+        assert "attachments" in await conn.run_sync(tables)
+        await conn.run_sync(downgrade)
+    async with db.engine.connect() as conn:
+        assert "attachments" not in await conn.run_sync(tables)
+    await migrate(db.engine)
+    async with db.engine.connect() as conn:
+        assert "attachments" in await conn.run_sync(tables)
+
+        def diff(connection):  # type: ignore[no-untyped-def]
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return compare_metadata(context, Base.metadata)
+
+        assert await conn.run_sync(diff) == []

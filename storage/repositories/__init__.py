@@ -2,6 +2,11 @@
 SQL lives in `storage/reports.py`). One module per aggregate; services see plain methods."""
 
 from storage.repositories.appointments import AppointmentRepository
+from storage.repositories.attachments import (
+    AttachmentRepository,
+    DuplicateAttachment,
+    sha256_hex,
+)
 from storage.repositories.cases import CaseRepository
 from storage.repositories.conversations import ConversationRepository
 from storage.repositories.inbound import InboundRepository
@@ -24,11 +29,13 @@ from storage.repositories.status import StatusRepository
 __all__ = [
     "OWNER_LOCK_CLASS",
     "AppointmentRepository",
+    "AttachmentRepository",
     "CaseRepository",
     "CentreRepository",
     "ClaimedMessage",
     "ClinicRepository",
     "ConversationRepository",
+    "DuplicateAttachment",
     "InboundRepository",
     "InviteRepository",
     "OutboxRepository",
@@ -37,4 +44,5 @@ __all__ = [
     "SentMessageRepository",
     "SentPart",
     "StatusRepository",
+    "sha256_hex",
 ]
