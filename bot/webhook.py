@@ -24,28 +24,35 @@ class _UpdateEndpoint(RequestHandler):
         self.secret = secret
         self.chunks: list[bytes] = []
         self.size = 0
+        self.authentic = False
 
     def prepare(self) -> None:
-        # Refused before reading a byte of the body: no secret, or a body announced too big.
-        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            log.warning("webhook request with a wrong or missing secret token refused")
-            self.send_error(403)
-            return
+        # A body announced too big is refused before a byte of it is read.
         declared = self.request.headers.get("Content-Length", "0")
         if not declared.isdigit() or int(declared) > MAX_BODY:
             log.warning("webhook request refused: body too large")
             self.send_error(413)
+            return
+        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        self.authentic = hmac.compare_digest(given.encode(), self.secret.encode())
 
     def data_received(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.size <= MAX_BODY:
+        # Without the secret the (bounded) body is read and dropped, then refused: refusing
+        # with it unread resets the connection, and the 403 can be lost with it.
+        if self.authentic and self.size <= MAX_BODY:
             self.chunks.append(chunk)
 
     def write_error(self, status_code: int, **kwargs: object) -> None:
+        if status_code == 413:
+            self.set_header("Connection", "close")  # the body is left unread
         self.finish({"ok": False, "status": status_code})
 
     async def post(self) -> None:
+        if not self.authentic:
+            log.warning("webhook request with a wrong or missing secret token refused")
+            self.send_error(403)
+            return
         if self.size > MAX_BODY:  # chunked bodies announce no length
             self.send_error(413)
             return
