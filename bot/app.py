@@ -10,7 +10,6 @@ import os
 import socket
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ from handlers import commands, texts
 from handlers.base import Conversation, Resources, frames_only, resources_of
 from handlers.menus import set_menu
 from monitoring.metrics import DeliveryCounts, Metrics
-from services.retention import PurgeResult, purge
 from storage.crypto import Keyring
 from storage.uow import Database
 
@@ -69,17 +67,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
         except TelegramError as exc:
             log.warning("could not tell user about failure: %s", type(exc).__name__)
-
-
-async def run_purge(db: Database, clock: Clock, retention: timedelta) -> PurgeResult | None:
-    """Apply the retention policy now; a failure is logged, not raised."""
-    try:
-        result = await purge(db, clock.now(), retention)
-    except Exception as exc:
-        log.error("retention purge failed: %s\n%s", type(exc).__name__, frames_only(exc))
-        return None
-    log.info("retention purge: %s", result.as_dict())
-    return result
 
 
 def build_application(settings: Settings, token: str) -> Application:
@@ -254,7 +241,7 @@ def telegram_problem(settings: Settings, exc: BaseException) -> StartupError | N
             f"TELEGRAM_API_BASE_URL: no answer from {base} within TELEGRAM_TIMEOUT "
             f"({settings.TELEGRAM_TIMEOUT:g} s); check the network and any proxy (HTTPS_PROXY)"
         )
-    if isinstance(exc, NetworkError) and type(exc) is NetworkError:
+    if type(exc) is NetworkError:  # its subclasses (TimedOut, BadRequest...) said more above
         return StartupError(
             f"TELEGRAM_API_BASE_URL: cannot reach {base} ({detail}); check the network, any "
             "proxy (HTTPS_PROXY) and the URL"

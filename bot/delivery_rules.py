@@ -43,29 +43,28 @@ async def tell_admins_it_failed(uow: UnitOfWork, message: OutboxMessage, now: da
     identifies = message.case_id is not None or (
         recipient is not None and recipient.role == Role.PATIENT
     )
+    text = render(
+        DELIVERY_FAILED,
+        name=recipient.name if recipient else f"chat {message.chat_id}",
+        ref=recipient.ref if recipient else "unregistered",
+        about=about,
+        minutes=minutes,
+        attempts=message.attempts + INLINE_ATTEMPTS,
+    )
     for admin in await admins(uow):
-        if recipient is not None and admin.id == recipient.id:
-            continue
-        text = render(
-            DELIVERY_FAILED,
-            name=recipient.name if recipient else f"chat {message.chat_id}",
-            ref=recipient.ref if recipient else "unregistered",
-            about=about,
-            minutes=minutes,
-            attempts=message.attempts + INLINE_ATTEMPTS,
-        )
-        _queue(uow, to_person(admin, text, protect=identifies), now)
+        if recipient is None or admin.id != recipient.id:
+            _queue(uow, to_person(admin, text, protect=identifies), now)
 
 
 async def tell_dependants_unreachable(uow: UnitOfWork, person: Person, now: datetime) -> None:
     """`person` just became unreachable: whoever depends on them is told to call instead."""
+    text = render(
+        UNREACHABLE,
+        role=ROLE_NAMES.get(person.role, person.role).capitalize(),
+        name=person.name,
+        ref=person.ref,
+    )
     for dependant in await dependants_of(uow, person):
-        text = render(
-            UNREACHABLE,
-            role=ROLE_NAMES.get(person.role, person.role).capitalize(),
-            name=person.name,
-            ref=person.ref,
-        )
         _queue(uow, to_person(dependant, text, protect=person.role == Role.PATIENT), now)
 
 

@@ -9,7 +9,7 @@ import re
 from datetime import date, timedelta
 
 from delivery.text import Html, render
-from handlers import admin_texts, registration_texts
+from handlers import admin_texts, registration_texts, shared
 from handlers.base import Turn, for_roles
 from handlers.shared import card_warning, decision_buttons, render_card
 from services import registration, reports, viewing
@@ -23,7 +23,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def _dates(turn: Turn) -> tuple[date, date] | None:
     """The period asked for: none (the last 30 days), one date (to today), or two."""
-    today = turn.now.astimezone(turn.resources.timezone).date()
+    today = shared.today(turn)
     if len(turn.args) > 2 or not all(_DATE.fullmatch(a) for a in turn.args):
         return None
     try:

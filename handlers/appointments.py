@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 
 from delivery.sender import Button
 from delivery.text import Html, render
-from handlers import texts
+from handlers import cases_texts, texts
 from handlers.base import (
     END,
     Conversation,
@@ -100,7 +100,7 @@ async def staff_case(turn: Turn, ref: str) -> Case | None:
     """The case if the user is its named clinician, deputy, or an admin."""
     case = await cases.visible_case(turn.uow, turn.person, ref)
     if case is None or turn.person is None:
-        turn.say(f"There is no case {ref or 'C-?'} that you can see.")
+        turn.say(cases_texts.NOT_YOURS.format(ref=ref or "C-?"))
         return None
     if not cases.may_manage(turn.person, case):
         turn.say(NOT_ALLOWED.format(ref=case.ref), case_id=case.id)

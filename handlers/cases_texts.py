@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-ALLOCATED_TO_YOU = (
-    "<b>Case {ref}</b> has been allocated to you as {role} by the service coordinator."
-)
 ALLOCATION_CHANGED = (
     "Case {ref}: your named clinician is now <b>{named}</b>{named_contact}, deputy "
     "<b>{deputy}</b>{deputy_contact}."
@@ -14,7 +11,6 @@ NO_LONGER_ON_CASE = (
     "named clinician or deputy."
 )
 ALLOCATE_USAGE = "Usage: /allocate C-12 dr-jones dr-patel (named clinician, then deputy)."
-ALLOCATE_BAD = "{problem}"
 ALLOCATED = "Case {ref}: named clinician {named}, deputy {deputy}. Everyone concerned is told."
 
 NOT_YOURS = "There is no case {ref} that you can see."

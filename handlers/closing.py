@@ -26,19 +26,14 @@ TELL_REFERRER = "Case {ref} has been closed by the sarcoma service."
 KEPT = "{ref} stays open."
 
 
-def _may_close(turn: Turn, case: Case) -> bool:
-    """An active admin, or an active clinician holding the case: checked on the command
-    and again on the button, since either may have changed in between."""
-    return cases.may_manage(turn.person, case)
-
-
 @for_roles(Role.CLINICIAN, Role.ADMIN, refusal=NOT_STAFF)
 async def close_command(turn: Turn) -> None:
     """/close C-n: confirm with a button."""
     case = await case_named(turn, USAGE)
     if case is None:
         return
-    if not _may_close(turn, case):
+    # Checked on the command and again on the press: either may have changed in between.
+    if not cases.may_manage(turn.person, case):
         turn.say(NOT_ALLOWED.format(ref=case.ref), case_id=case.id)
         return
     if case.status == "closed":
@@ -52,7 +47,7 @@ NOT_YOURS_TO_CLOSE = "That case is not one you can close."
 
 async def close_pressed(turn: Turn, case: Case, yes: bool) -> None:
     """Close case / Keep open, checked again on the press."""
-    if turn.person is None or not _may_close(turn, case):
+    if turn.person is None or not cases.may_manage(turn.person, case):
         turn.notice = NOT_YOURS_TO_CLOSE
         return
     if not yes:

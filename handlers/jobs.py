@@ -94,28 +94,30 @@ async def _escalation_messages(uow: UnitOfWork, item: Escalation) -> list[Outgoi
     """Level 1: the question to the deputy, with the holder's buttons; level 2: a notice
     to the admins naming the case's clinicians."""
     query, case = item.query, item.case
-    named = await uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
-    deputy = await uow.people.get(case.deputy_id) if case.deputy_id else None
-    hours = f"{item.sla.total_seconds() / 3600:g} hours"
     words = {
         "qref": query.ref,
         "ref": case.ref,
         "urgency": referral_texts.URGENCIES[case.urgency],
-        "sla": hours,
+        "sla": f"{item.sla.total_seconds() / 3600:g} hours",
     }
+    buttons = None
+    if item.level == 1:
+        messages = await queries.messages_of(uow, query)
+        body = render(
+            queries_texts.ESCALATED_DEPUTY, **words, text=messages[0].body if messages else ""
+        )
+        buttons = holder_buttons(query)
+    else:
+        named = await uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
+        deputy = await uow.people.get(case.deputy_id) if case.deputy_id else None
+        body = render(
+            queries_texts.ESCALATED_ADMINS,
+            **words,
+            named=named.name if named else "—",
+            deputy=deputy.name if deputy else "—",
+        )
     found = []
     for person in item.to:
-        buttons = None
-        if item.level == 1:
-            messages = [m for m in await queries.thread(uow, case.id) if m.query_id == query.id]
-            text = messages[0].body if messages else ""
-            body = render(queries_texts.ESCALATED_DEPUTY, **words, text=text)
-            buttons = holder_buttons(query)
-        else:
-            named_name, deputy_name = named.name if named else "—", deputy.name if deputy else "—"
-            body = render(
-                queries_texts.ESCALATED_ADMINS, **words, named=named_name, deputy=deputy_name
-            )
         message = message_to(person, body, buttons, case_id=case.id, query_id=query.id)
         if message is not None:
             found.append(message)

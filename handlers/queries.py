@@ -257,7 +257,7 @@ _ACTIONS = {"ack": _acknowledge, "rep": _reply, "pass": _pass, "res": _resolve}
 
 
 async def _question_text(turn: Turn, query: Query) -> str:
-    messages = [m for m in await queries.thread(turn.uow, query.case_id) if m.query_id == query.id]
+    messages = await queries.messages_of(turn.uow, query)
     return messages[0].body or "" if messages else ""
 
 
@@ -265,7 +265,7 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
     """The advice summary, as text and as a PDF, to the referrer and link clinicians."""
     names: dict[int, str] = {}
     entries: list[AdviceEntry] = []
-    messages = [m for m in await queries.thread(turn.uow, case.id) if m.query_id == query.id]
+    messages = await queries.messages_of(turn.uow, query)
     for message in messages[1:]:
         if message.author_id not in names:
             author = await turn.uow.people.get(message.author_id) if message.author_id else None

@@ -168,8 +168,9 @@ async def resolve(uow: UnitOfWork, clinician: Person, query: Query, now: datetim
     return True
 
 
-async def thread(uow: UnitOfWork, case_id: int) -> Sequence[ThreadMessage]:
-    return await uow.queries.thread(case_id)
+async def messages_of(uow: UnitOfWork, query: Query) -> Sequence[ThreadMessage]:
+    """The question and everything said on it since, oldest first."""
+    return await uow.queries.messages_of(query.id)
 
 
 async def open_queries_for(uow: UnitOfWork, clinician: Person) -> Sequence[Query]:

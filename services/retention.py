@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from services.erasure import erase_person, patients_of_case
+from services.erasure import erase_person
 from storage.models import Case, Person, Query
 from storage.uow import Database, UnitOfWork
 
@@ -76,10 +76,9 @@ async def _purge_cases(uow: UnitOfWork, ids: list[int], now: datetime, result: P
     result.appointments += await uow.appointments.clear_appointment_locations(ids)
     result.reminders += await uow.appointments.clear_reminder_notes(ids)
     result.outbox_payloads += await uow.outbox.clear_finished_of_cases(ids)
-    for case_id in ids:
-        for patient in await patients_of_case(uow, case_id):
-            await erase_person(uow, patient, now)
-            result.patients += 1
+    for patient in await uow.people.patients_of_cases(ids):
+        await erase_person(uow, patient, now)
+        result.patients += 1
     result.cases += await uow.cases.purge(ids, now)
 
 

@@ -107,10 +107,7 @@ class EncryptedBytes(EncryptedField):
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        blob = getattr(obj, f"{self.name}_enc")
-        if blob is None:
-            return None
-        return current_keyring().decrypt_bytes(blob, self._aad(obj))
+        return self.open(obj, getattr(obj, f"{self.name}_enc"))
 
     def __set__(self, obj: Any, value: bytes | None) -> None:
         blob = None if value is None else current_keyring().encrypt_bytes(value, self._aad(obj))

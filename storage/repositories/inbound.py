@@ -32,10 +32,10 @@ class InboundRepository(_Repository):
         uid = new_uid()
         blob = self.keyring.encrypt(payload, associated_data("inbound_updates", "payload", uid))
         result = await self.session.execute(
-            _insert_new_update(self.session.get_bind().dialect.name),
+            _insert_new_update(self._postgres()),
             {"update_id": update_id, "uid": uid, "payload_enc": blob, "received_at": now},
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rowcount(result) > 0
 
     async def pending(self, limit: int = 100) -> Sequence[InboundUpdate]:
         return (
@@ -89,8 +89,8 @@ _MARK_DONE = (
 
 
 @lru_cache(maxsize=2)
-def _insert_new_update(dialect: str) -> Any:
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+def _insert_new_update(postgres: bool) -> Any:
+    dialect_insert = postgresql_insert if postgres else sqlite_insert
     return (
         dialect_insert(_INBOUND)
         .values(status="pending")

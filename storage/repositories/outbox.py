@@ -211,7 +211,7 @@ class OutboxRepository(_Repository):
             )
             .values(claimed_by=owner)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rowcount(result) > 0
 
     async def release_claims(self) -> int:
         """Put messages claimed by a process that is gone back in the queue."""
@@ -220,17 +220,7 @@ class OutboxRepository(_Repository):
             .where(OutboxMessage.status == "sending")
             .values(status="pending", claimed_until=None, claimed_by=None)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def count_unsent(self) -> int:
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")))
-            )
-            or 0
-        )
+        return rowcount(result)
 
     async def count_due(self, now: datetime) -> int:
         """Unsent messages that should be going out now (not those waiting to retry)."""
@@ -251,13 +241,6 @@ class OutboxRepository(_Repository):
             or 0
         )
 
-    async def oldest_unsent(self) -> datetime | None:
-        return await self.session.scalar(
-            select(func.min(OutboxMessage.created_at)).where(
-                OutboxMessage.status.in_(("pending", "sending"))
-            )
-        )
-
     async def hold_for(self, recipient_id: int, reason: str, *, drop_text: bool = False) -> int:
         """Stop everything still queued for someone who cannot be reached (and forget its
         text with `drop_text`, for someone removed)."""
@@ -272,7 +255,7 @@ class OutboxRepository(_Repository):
             )
             .values(**values)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     async def pending_count_to(self, recipient_id: int) -> int:
         return int(

@@ -38,12 +38,12 @@ class QueryRepository(_Repository):
         self.session.add(message)
         return message
 
-    async def thread(self, case_id: int) -> Sequence[ThreadMessage]:
-        """The case's thread in the order it was written."""
+    async def messages_of(self, query_id: int) -> Sequence[ThreadMessage]:
+        """One query's messages in the order they were written."""
         return (
             await self.session.scalars(
                 select(ThreadMessage)
-                .where(ThreadMessage.case_id == case_id)
+                .where(ThreadMessage.query_id == query_id)
                 .order_by(ThreadMessage.created_at, ThreadMessage.id)
             )
         ).all()

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot.app import run_purge
 from handlers.jobs import dispatch_reminders
+from services.retention import purge
 from storage.audit import verify_chain
 from storage.crypto import Keyring
 from storage.models import AuditEntry
@@ -85,7 +85,7 @@ async def test_every_listed_audit_event_is_written(bot: Harness) -> None:
     )
     await say(h, jones, "/close C-1")
     await press(h, jones, "Close case")
-    await run_purge(h.db, h.clock, h.settings.retention)
+    await purge(h.db, h.clock.now(), h.settings.retention)
     # Key rotation, on the same database with a new first key.
     new_keys = Keyring((secrets.token_bytes(32), *h.db.keyring.keys), h.db.keyring.index_key)
     await h.stop()

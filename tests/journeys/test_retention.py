@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.app import run_purge
 from handlers.jobs import dispatch_reminders
 from handlers.texts import ERASURE
 from services.retention import purge
@@ -94,7 +93,7 @@ async def test_close_then_purge_removes_bodies_and_keeps_counts_and_audit(bot: H
     await bot.runtime.drained()  # type: ignore[union-attr]
     before = await _counts(bot)
     bot.clock.set(closed + EIGHT_YEARS + timedelta(days=1))
-    result = await run_purge(bot.db, resources.clock, bot.settings.retention)
+    result = await purge(bot.db, resources.clock.now(), bot.settings.retention)
     assert result is not None
     assert result.cases == 1 and result.thread_messages == 2 and result.patients == 1
     assert result.appointments == 1
