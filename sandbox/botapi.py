@@ -12,20 +12,26 @@ The real ``telegram.Bot``/``Application`` talks to it over HTTP on 127.0.0.1::
 Every call is checked against the Bot API spec (``spec.py``); a bad call is answered with
 HTTP 400 like Telegram and listed in ``spec_errors``. Failures (429, 403, 5xx, hangs) can be
 injected; updates are built by ``FakeUser``/``FakeGroup`` helpers and served by getUpdates.
+
+Files work as on Telegram: users' photos and documents get file_ids, getFile refuses files
+over 20 MB, downloads come from ``base_file_url`` (``fail_downloads``, ``forget_file``), and
+sendDocument/sendPhoto take an upload or a file_id (``expire_file_ids`` makes old ids fail).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import math
+import mimetypes
 import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -34,6 +40,7 @@ import tornado.httpserver
 import tornado.iostream
 import tornado.netutil
 import tornado.web
+from PIL import Image, UnidentifiedImageError
 
 from . import spec
 from .telegram_html import parse_text, utf16_len
@@ -59,6 +66,13 @@ _STATUS_TEXT = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+MB = 1024 * 1024
+GET_FILE_LIMIT = 20 * MB  # getFile refuses bigger files (a bot cannot download them)
+PHOTO_UPLOAD_LIMIT = 10 * MB
+UPLOAD_LIMIT = 50 * MB  # any other multipart upload
+WRONG_FILE_ID = "Bad Request: wrong file identifier/HTTP URL specified"
+FILE_TOO_BIG = "Bad Request: file is too big"
+_KINDS = {"documents": "document", "photos": "photo", "stickers": "sticker", "voice": "voice"}
 _COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?=\s|$)")
 
 
@@ -69,6 +83,45 @@ def _delivers(method: str) -> bool:
 
 def _targets_chat(method: str) -> bool:
     return method.startswith(("send", "copy", "forward", "edit"))
+
+
+def _suffix(file_name: str | None) -> str:
+    """ ".pdf" of "MRI report.pdf": file paths keep the extension, as Telegram's do."""
+    m = re.search(r"\.[A-Za-z0-9]{1,8}$", file_name or "")
+    return m.group(0).lower() if m else ""
+
+
+def _guess_mime(file_name: str | None) -> str:
+    return mimetypes.guess_type(file_name or "")[0] or "application/octet-stream"
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _photo_dimensions(content: bytes) -> tuple[int, int]:
+    """Width and height of an uploaded photo, or Telegram's refusal of it."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+        raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED") from None
+    # sendPhoto: "width and height must not exceed 10000 in total; ratio at most 20".
+    if width + height > 10000 or max(width, height) > 20 * min(width, height):
+        raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+    return width, height
+
+
+def _photo_size(file_id: str, width: int, height: int, size: int | None) -> JSON:
+    d: JSON = {
+        "file_id": file_id,
+        "file_unique_id": f"u{file_id}",
+        "width": width,
+        "height": height,
+    }
+    if size is not None:
+        d["file_size"] = size
+    return d
 
 
 class ApiError(Exception):
@@ -127,10 +180,27 @@ class Version:
 
 @dataclass
 class Document:
+    """A file on a bot message (a document, or the largest size of a photo)."""
+
     file_id: str
     file_name: str | None
-    content: bytes | None  # None when sent by file_id or URL
+    content: bytes | None  # None when sent by URL or by a file_id the fake does not hold
     mime_type: str | None
+    file_size: int | None = None
+    width: int | None = None  # photos only
+    height: int | None = None
+
+
+@dataclass
+class FileInfo:
+    """What the fake knows of a file_id besides its path and bytes (``FakeBotAPI.files``)."""
+
+    kind: str  # "document", "photo", "sticker", "voice"
+    file_name: str | None
+    mime_type: str | None
+    file_size: int
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(eq=False)
@@ -149,7 +219,9 @@ class SentMessage:
     protect_content: bool = False
     disable_notification: bool = False
     reply_to_message_id: int | None = None
-    document: Document | None = None
+    document: Document | None = None  # kind "document"
+    photo: Document | None = None  # kind "photo": the largest size, with its bytes
+    photo_sizes: list[JSON] = field(default_factory=list)  # the PhotoSize objects
     params: JSON = field(default_factory=dict)
     deleted: bool = False
     edit_date: int | None = None
@@ -162,6 +234,11 @@ class SentMessage:
     @property
     def edits(self) -> list[Version]:
         return self.history[1:]
+
+    @property
+    def file(self) -> Document | None:
+        """The document or photo of the message, whichever it has."""
+        return self.document or self.photo
 
     def button_rows(self) -> list[list[JSON]]:
         rows: list[list[JSON]] = (self.reply_markup or {}).get("inline_keyboard") or []
@@ -254,6 +331,10 @@ class FakeBotAPI:
         self.monotonic: Callable[[], float] = time.monotonic
         self.blocked: set[int] = set()
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
+        self.file_info: dict[str, FileInfo] = {}
+        self.expired_file_ids: set[str] = set()  # refused by send* (downloads still work)
+        self.downloads: list[tuple[str, int]] = []  # (file_path, HTTP status) of each GET
+        self._download_failures: deque[int] = deque()
         self._pending: list[JSON] = []
         self._allowed_updates: list[str] | None = None
         self._next_update_id = 1
@@ -394,11 +475,27 @@ class FakeBotAPI:
             random.Random(seed),
         )
 
+    def fail_downloads(self, n: int, status: int = 502) -> None:
+        """Answer the next ``n`` file downloads (GET ``/file/bot<token>/<path>``) with
+        ``status``, whatever the file."""
+        self._download_failures.extend([status] * n)
+
+    def forget_file(self, file_id: str) -> None:
+        """The file is gone: getFile answers "invalid file_id", its download 404."""
+        self.files.pop(file_id, None)
+        self.file_info.pop(file_id, None)
+
+    def expire_file_ids(self) -> None:
+        """Every file_id issued so far is refused by sendDocument/sendPhoto, as Telegram
+        sometimes does; getFile and downloads of those files keep working."""
+        self.expired_file_ids |= set(self.files)
+
     def clear_failures(self) -> None:
         self._fail_rules.clear()
         self._flood = None
         self._errors = None
         self.blocked.clear()
+        self._download_failures.clear()
 
     def _injected(self, method: str, p: JSON) -> ApiError | float | None:
         """An error to answer instead, seconds to hang, or None."""
@@ -556,8 +653,12 @@ class FakeBotAPI:
                     d["document"]["file_name"] = msg.document.file_name
                 if msg.document.mime_type:
                     d["document"]["mime_type"] = msg.document.mime_type
-                if msg.document.content is not None:
+                if msg.document.file_size is not None:
+                    d["document"]["file_size"] = msg.document.file_size
+                elif msg.document.content is not None:
                     d["document"]["file_size"] = len(msg.document.content)
+            if msg.photo_sizes:
+                d["photo"] = msg.photo_sizes
             if msg.plain:
                 d["caption"] = msg.plain
                 if msg.entities:
@@ -621,10 +722,48 @@ class FakeBotAPI:
             waiting.set()
         return msg
 
-    def _register_file(self, content: bytes, file_name: str, folder: str) -> str:
-        file_id = f"FILE{next(self._ids):06d}{self.bot_id}"
-        self.files[file_id] = (f"{folder}/file_{len(self.files)}_{file_name}", content)
+    def _register_file(
+        self,
+        content: bytes,
+        file_name: str | None,
+        folder: str,
+        *,
+        size: int | None = None,
+        mime_type: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> str:
+        """Hold ``content`` under a new file_id; ``size`` overrides the size getFile and
+        messages report (a 25 MB file without 25 MB of bytes)."""
+        n = next(self._ids)
+        file_id = f"FILE{n:06d}{self.bot_id}"
+        suffix = _suffix(file_name) or (".jpg" if folder == "photos" else "")
+        self.files[file_id] = (f"{folder}/file_{n}{suffix}", content)
+        self.file_info[file_id] = FileInfo(
+            _KINDS.get(folder, folder),
+            file_name,
+            mime_type,
+            len(content) if size is None else size,
+            width,
+            height,
+        )
         return file_id
+
+    def _held(self, file_id: str, kind: str) -> FileInfo:
+        """A file_id a bot may send again as ``kind``, or Telegram's refusal."""
+        info = self.file_info.get(file_id)
+        if info is None or file_id in self.expired_file_ids:
+            raise ApiError(400, WRONG_FILE_ID)
+        if info.kind != kind:
+            raise ApiError(400, "Bad Request: type of file mismatch")
+        return info
+
+    def _upload(self, p: JSON, f: dict[str, UploadedFile], name: str) -> UploadedFile | None:
+        upload = f.get(name)
+        value = p.get(name)
+        if upload is None and isinstance(value, str) and value.startswith("attach://"):
+            upload = f.get(value[9:])
+        return upload
 
     # ------------------------------------------------------------------ method handlers
     # Each gets decoded params, uploaded files and the HTTP handler; returns the "result".
@@ -690,20 +829,71 @@ class FakeBotAPI:
         return self.message_json(self._new_sent("text", p, p["text"]))
 
     async def _m_sendDocument(self, p: JSON, f: dict[str, UploadedFile], h: _ApiHandler) -> Any:
-        msg = self._new_sent("document", p, p.get("caption"))
-        upload = f.get("document")
-        if (
-            upload is None
-            and isinstance(p["document"], str)
-            and p["document"].startswith("attach://")
-        ):
-            upload = f.get(p["document"][9:])
+        upload = self._upload(p, f, "document")
         if upload is not None:
-            file_id = self._register_file(upload.content, upload.filename, "documents")
-            msg.document = Document(file_id, upload.filename, upload.content, upload.content_type)
+            if len(upload.content) > UPLOAD_LIMIT:
+                raise ApiError(413, "Request Entity Too Large")
+            mime = upload.content_type or _guess_mime(upload.filename)
+            file_id = self._register_file(
+                upload.content, upload.filename, "documents", mime_type=mime
+            )
+            document = Document(file_id, upload.filename, upload.content, mime, len(upload.content))
+        elif _is_url(p["document"]):
+            document = Document(str(p["document"]), None, None, None)
         else:
-            msg.document = Document(str(p["document"]), None, None, None)
+            file_id = str(p["document"])
+            info = self._held(file_id, "document")
+            document = Document(
+                file_id, info.file_name, self.files[file_id][1], info.mime_type, info.file_size
+            )
+        msg = self._new_sent("document", p, p.get("caption"))
+        msg.document = document
         return self.message_json(msg)
+
+    async def _m_sendPhoto(self, p: JSON, f: dict[str, UploadedFile], h: _ApiHandler) -> Any:
+        upload = self._upload(p, f, "photo")
+        if upload is not None:
+            if len(upload.content) > PHOTO_UPLOAD_LIMIT:
+                raise ApiError(400, "Bad Request: PHOTO_SAVE_FILE_INVALID")
+            width, height = _photo_dimensions(upload.content)
+            file_id = self._register_file(
+                upload.content, "photo.jpg", "photos", width=width, height=height
+            )
+            photo = Document(
+                file_id, None, upload.content, "image/jpeg", len(upload.content), width, height
+            )
+        elif _is_url(p["photo"]):
+            photo = Document(str(p["photo"]), None, None, None, None, 800, 600)
+        else:
+            file_id = str(p["photo"])
+            info = self._held(file_id, "photo")
+            photo = Document(
+                file_id,
+                None,
+                self.files[file_id][1],
+                "image/jpeg",
+                info.file_size,
+                info.width or 800,
+                info.height or 800,
+            )
+        msg = self._new_sent("photo", p, p.get("caption"))
+        msg.photo = photo
+        msg.photo_sizes = self._photo_sizes(photo)
+        return self.message_json(msg)
+
+    def _photo_sizes(self, photo: Document) -> list[JSON]:
+        """PhotoSize objects as Telegram lists them: a small thumbnail, then the largest."""
+        width, height = photo.width or 800, photo.height or 800
+        scale = min(1.0, 90 / max(width, height))
+        small = (max(1, round(width * scale)), max(1, round(height * scale)))
+        thumb_bytes = b"\xff\xd8\xff thumbnail of " + photo.file_id.encode()
+        thumb_id = self._register_file(
+            thumb_bytes, "thumb.jpg", "photos", width=small[0], height=small[1]
+        )
+        return [
+            _photo_size(thumb_id, small[0], small[1], len(thumb_bytes)),
+            _photo_size(photo.file_id, width, height, photo.file_size),
+        ]
 
     async def _m_editMessageText(self, p: JSON, f: dict[str, UploadedFile], h: _ApiHandler) -> Any:
         if "inline_message_id" in p:
@@ -806,10 +996,14 @@ class FakeBotAPI:
         if p["file_id"] not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self.files[p["file_id"]]
+        info = self.file_info.get(p["file_id"])
+        size = info.file_size if info else len(content)
+        if size > GET_FILE_LIMIT:
+            raise ApiError(400, FILE_TOO_BIG)
         return {
             "file_id": p["file_id"],
             "file_unique_id": f"u{p['file_id']}",
-            "file_size": len(content),
+            "file_size": size,
             "file_path": path,
         }
 
@@ -1155,11 +1349,17 @@ class FakeUser(_ChatView):
     def send_text(self, text: str) -> int:
         return self._send(text=text)
 
-    def reply_to(self, message_id: int, text: str) -> int:
+    def _replied(self, message_id: int | None) -> JSON | None:
+        """The message a reply quotes (None for no reply); a missing one is the test's bug."""
+        if message_id is None:
+            return None
         replied = self.fake.any_message(self.chat_id, message_id)
         if replied is None:
             raise AssertionError(f"no message #{message_id} in chat {self.chat_id}")
-        return self._send(text=text, reply_to_message=replied)
+        return replied
+
+    def reply_to(self, message_id: int, text: str) -> int:
+        return self._send(text=text, reply_to_message=self._replied(message_id))
 
     def press(self, label_or_data: str, message_id: int | None = None) -> int:
         """Press an inline button by label or callback_data on ``message_id`` or, by default,
@@ -1175,14 +1375,51 @@ class FakeUser(_ChatView):
             raise AssertionError(f"no bot message #{message_id} in chat {self.chat_id}")
         return self.fake._callback(msg, self.as_dict(), data)
 
-    def _file(self, content: bytes, name: str, folder: str) -> JSON:
-        file_id = self.fake._register_file(content, name, folder)
-        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(content)}
+    def _file(
+        self,
+        content: bytes,
+        name: str | None,
+        folder: str,
+        size: int | None = None,
+        mime_type: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> JSON:
+        file_id = self.fake._register_file(
+            content, name, folder, size=size, mime_type=mime_type, width=width, height=height
+        )
+        file_size = len(content) if size is None else size
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": file_size}
 
-    def send_photo(self, caption: str | None = None, content: bytes = b"\xff\xd8photo") -> int:
-        photo = self._file(content, "photo.jpg", "photos")
-        sizes = [photo | {"width": 90, "height": 90}, photo | {"width": 800, "height": 800}]
-        return self._send(photo=sizes, caption=caption)
+    def _photo_sizes(self, content: bytes, width: int, height: int, size: int | None) -> list[JSON]:
+        """A 90 px thumbnail (other bytes, other file_id) and the photo itself, last."""
+        scale = min(1.0, 90 / max(width, height))
+        small = (max(1, round(width * scale)), max(1, round(height * scale)))
+        thumb = self._file(b"\xff\xd8\xff thumbnail", None, "photos", None, None, *small)
+        full = self._file(content, None, "photos", size, None, width, height)
+        return [
+            thumb | {"width": small[0], "height": small[1]},
+            full | {"width": width, "height": height},
+        ]
+
+    def send_photo(
+        self,
+        caption: str | None = None,
+        content: bytes = b"\xff\xd8photo",
+        media_group_id: str | None = None,
+        reply_to: int | None = None,
+        width: int = 800,
+        height: int = 800,
+        size: int | None = None,
+    ) -> int:
+        """A photo (Telegram's sizes: a thumbnail and the photo, ``photo[-1]``); ``size``
+        overrides its reported file_size, ``reply_to`` makes it a reply to that message."""
+        return self._send(
+            photo=self._photo_sizes(content, width, height, size),
+            caption=caption,
+            media_group_id=media_group_id,
+            reply_to_message=self._replied(reply_to),
+        )
 
     def send_sticker(self, emoji: str = "👍") -> int:
         sticker = self._file(b"RIFFsticker", "sticker.webp", "stickers")
@@ -1206,13 +1443,38 @@ class FakeUser(_ChatView):
         self,
         name: str,
         content: bytes,
-        mime_type: str = "application/octet-stream",
+        mime_type: str | None = None,
         caption: str | None = None,
+        media_group_id: str | None = None,
+        size: int | None = None,
+        reply_to: int | None = None,
     ) -> int:
-        doc = self._file(content, name, "documents")
+        """A file sent as a document; ``mime_type`` defaults to what the name suggests (as
+        Telegram clients do), ``size`` overrides the reported file_size (getFile refuses
+        over 20 MB), ``reply_to`` makes it a reply to that message."""
+        mime = mime_type or _guess_mime(name)
+        doc = self._file(content, name, "documents", size, mime)
         return self._send(
-            document=doc | {"file_name": name, "mime_type": mime_type}, caption=caption
+            document=doc | {"file_name": name, "mime_type": mime},
+            caption=caption,
+            media_group_id=media_group_id,
+            reply_to_message=self._replied(reply_to),
         )
+
+    def send_album(self, items: Sequence[Mapping[str, Any]]) -> list[int]:
+        """2-10 photos or 2-10 documents as one album: consecutive updates sharing a
+        media_group_id. Each item holds ``send_document``'s arguments (it has a "name") or
+        ``send_photo``'s; Telegram albums never mix documents with photos."""
+        if not 2 <= len(items) <= 10:
+            raise AssertionError(f"an album has 2-10 items, not {len(items)}")
+        if len({"name" in item for item in items}) > 1:
+            raise AssertionError("a Telegram album is all documents or all photos")
+        group = str(13_000_000_000_000_000 + next(self.fake._ids))
+        ids = []
+        for item in items:
+            args = dict(item) | {"media_group_id": group}
+            ids.append(self.send_document(**args) if "name" in item else self.send_photo(**args))
+        return ids
 
     def send_contact(
         self, phone: str, first_name: str | None = None, user_id: int | None = None
@@ -1334,10 +1596,21 @@ class _FileHandler(tornado.web.RequestHandler):
         self.fake = fake
 
     def get(self, token: str, path: str) -> None:
-        for file_path, content in self.fake.files.values():
-            if token == self.fake.token and file_path == path:
-                self.set_header("Content-Type", "application/octet-stream")
-                self.finish(content)
-                return
-        self.set_status(404)
-        self.finish({"ok": False, "error_code": 404, "description": "Not Found"})
+        fake = self.fake
+        status, content = 404, None
+        if token == fake.token:
+            if fake._download_failures:
+                status = fake._download_failures.popleft()
+            else:
+                found = (c for p, c in fake.files.values() if p == path)
+                content = next(found, None)
+                status = 200 if content is not None else 404
+        fake.downloads.append((path, status))
+        fake._notify()
+        self.set_status(status)
+        if content is not None:
+            self.set_header("Content-Type", "application/octet-stream")
+            self.finish(content)
+            return
+        description = _STATUS_TEXT.get(status, "Error")
+        self.finish({"ok": False, "error_code": status, "description": description})

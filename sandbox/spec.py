@@ -464,6 +464,12 @@ def check_call(method: str, params: Mapping[str, Any], files: Collection[str] = 
     return [p.render(name) for p in check_params(name, params, files)]
 
 
+def check_object(value: Any, type_name: str) -> list[str]:
+    """Every problem with ``value`` as the spec's ``type_name`` (a Message the fake answers,
+    an Update it serves); [] when Telegram could have produced it."""
+    return [p.render(type_name) for p in _check_value(value, [type_name], "")]
+
+
 def telegram_description(problem: Problem) -> str:
     """The "description" Telegram would answer for a problem (HTTP 400)."""
     if problem.exact or not problem.path:

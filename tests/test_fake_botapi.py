@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
+import io
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from PIL import Image
 from telegram import (
     Bot,
     BotCommand,
@@ -29,7 +32,7 @@ from telegram.error import (
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram.request import HTTPXRequest
 
-from tests.fakes import FakeBotAPI, check_call, html_to_plain
+from tests.fakes import FakeBotAPI, check_call, html_to_plain, spec
 from tests.fakes.telegram_html import EntityParseError, parse_html, parse_markdown_v2
 
 USER = 1001
@@ -418,3 +421,169 @@ async def test_application_end_to_end(fake: FakeBotAPI) -> None:
         await app.stop()
     assert alice.callback_answers() == ["OK"] and alice.buttons() == []
     assert fake.spec_errors == []
+
+
+# ------------------------------------------------------------------------------- files
+def image(width: int = 640, height: int = 480, kind: str = "JPEG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, kind)
+    return out.getvalue()
+
+
+async def test_get_file_refuses_over_20_mb_and_forgotten_files(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER, "Alice")
+    alice.send_document("huge scan.pdf", b"%PDF-1.4 huge", size=20 * 1024 * 1024 + 1)
+    alice.send_document("MRI report.pdf", b"%PDF-1.4 report")
+    big, small = (u.message.document for u in await bot.get_updates())
+    assert big.file_size == 20 * 1024 * 1024 + 1 and big.mime_type == "application/pdf"
+    with pytest.raises(BadRequest, match=r"(?i)file is too big"):
+        await bot.get_file(big.file_id)
+    file = await bot.get_file(small.file_id)
+    assert file.file_size == len(b"%PDF-1.4 report") and file.file_path.endswith(".pdf")
+    assert bytes(await file.download_as_bytearray()) == b"%PDF-1.4 report"
+    fake.forget_file(small.file_id)
+    with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
+        await bot.get_file(small.file_id)
+    async with httpx.AsyncClient() as client:
+        gone = await client.get(file.file_path)  # PTB makes file_path the download URL
+    assert gone.status_code == 404
+    assert [status for _, status in fake.downloads] == [200, 404]
+    assert fake.spec_errors == []
+
+
+async def test_download_failures_and_token_check(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER)
+    alice.send_document("scan.pdf", b"%PDF-1.4 scan")
+    (update,) = await bot.get_updates()
+    url = (await bot.get_file(update.message.document.file_id)).file_path
+    path = fake.files[update.message.document.file_id][0]
+    assert url == f"{fake.base_file_url}{fake.token}/{path}" and path.endswith(".pdf")
+    fake.fail_downloads(2, 503)
+    async with httpx.AsyncClient() as client:
+        statuses = [(await client.get(url)).status_code for _ in range(3)]
+        assert statuses == [503, 503, 200]
+        assert (await client.get(url)).content == b"%PDF-1.4 scan"
+        wrong = f"{fake.base_file_url}123456:WRONG/{path}"
+        assert (await client.get(wrong)).status_code == 404
+        fake.fail_downloads(1)
+        assert (await client.get(url)).status_code == 502
+    assert fake.downloads[-1] == (path, 502)
+
+
+async def test_send_photo_upload_and_again_by_file_id(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER)
+    jpeg = image(640, 480)
+    sent = await bot.send_photo(USER, jpeg, caption="<b>MRI</b>", parse_mode="HTML")
+    largest = sent.photo[-1]
+    assert (largest.width, largest.height, largest.file_size) == (640, 480, len(jpeg))
+    assert sent.photo[0].width == 90 and sent.photo[0].file_id != largest.file_id
+    assert (
+        sent.caption == "MRI"
+        and spec.check_object(fake.calls[-1].response["result"], "Message") == []
+    )
+    msg = alice.last()
+    assert msg.kind == "photo" and msg.document is None and msg.caption == "<b>MRI</b>"
+    assert msg.photo is not None and msg.photo.content == jpeg and msg.file is msg.photo
+    file = await bot.get_file(largest.file_id)
+    assert bytes(await file.download_as_bytearray()) == jpeg
+    again = await bot.send_photo(USER, largest.file_id, protect_content=True)
+    assert again.photo[-1].file_id == largest.file_id and again.has_protected_content
+    assert alice.last().photo.content == jpeg and alice.last().protect_content  # type: ignore[union-attr]
+    png = await bot.send_photo(USER, image(300, 200, "PNG"))
+    assert (png.photo[-1].width, png.photo[-1].height) == (300, 200)
+    with pytest.raises(BadRequest, match=r"(?i)type of file mismatch"):
+        await bot.send_document(USER, largest.file_id)
+    assert fake.spec_errors == []
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"%PDF-1.4 not a photo", "IMAGE_PROCESS_FAILED"),
+        (b"\xff\xd8photo", "IMAGE_PROCESS_FAILED"),  # a JPEG's first bytes only
+        (image(100, 2100), "PHOTO_INVALID_DIMENSIONS"),  # ratio over 20
+        (b"\xff\xd8" + b"\0" * (10 * 1024 * 1024), "PHOTO_SAVE_FILE_INVALID"),  # over 10 MB
+    ],
+)
+async def test_send_photo_refuses_what_telegram_refuses(
+    bot: Bot, fake: FakeBotAPI, content: bytes, error: str
+) -> None:
+    with pytest.raises(BadRequest, match=f"(?i){error}"):
+        await bot.send_photo(USER, content)
+    assert fake.sent == {} and fake.spec_errors == []
+
+
+async def test_send_document_by_file_id_and_expired_ids(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER)
+    alice.send_document("histology.pdf", b"%PDF-1.4 histology", caption="C-1")
+    (update,) = await bot.get_updates()
+    received = update.message.document
+    sent = await bot.send_document(USER, received.file_id, caption="Forwarded")
+    assert sent.document.file_id == received.file_id
+    assert sent.document.file_name == "histology.pdf" and sent.document.file_size == 18
+    doc = alice.last().document
+    assert doc is not None and doc.content == b"%PDF-1.4 histology"
+    assert doc.mime_type == "application/pdf" and alice.last().caption == "Forwarded"
+    with pytest.raises(BadRequest, match=r"(?i)wrong file identifier/HTTP URL specified"):
+        await bot.send_document(USER, "NOSUCHFILE")
+    uploaded = await bot.send_document(USER, b"%PDF-1.4 letter", filename="letter.pdf")
+    fake.expire_file_ids()
+    for old in (received.file_id, uploaded.document.file_id):
+        with pytest.raises(BadRequest, match=r"(?i)wrong file identifier"):
+            await bot.send_document(USER, old)
+    assert (await bot.get_file(received.file_id)).file_size == 18  # downloads still work
+    fresh = await bot.send_document(USER, b"%PDF-1.4 again", filename="letter.pdf")
+    await bot.send_document(USER, fresh.document.file_id)
+    assert [m.document.file_name for m in alice.messages() if m.document] == [
+        "histology.pdf",
+        "letter.pdf",
+        "letter.pdf",
+        "letter.pdf",
+    ]
+    assert fake.spec_errors == []
+
+
+async def test_user_files_replies_and_albums(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER, "Alice")
+    question = await bot.send_message(USER, "Please send the MRI report")
+    alice.send_document("mri.pdf", b"%PDF-1.4 mri", reply_to=question.message_id)
+    alice.send_photo(caption="scan", content=b"jpeg", width=1280, height=960, size=3_000_000)
+    album = alice.send_album(
+        [
+            {"name": "a.pdf", "content": b"%PDF-1.4 a", "caption": "two letters"},
+            {"name": "b.png", "content": b"\x89PNG b"},
+        ]
+    )
+    photos = alice.send_album([{"content": b"p1"}, {"content": b"p2", "reply_to": 1}])
+    assert album == [3, 4] and photos == [5, 6]
+    for raw in fake.updates:
+        assert spec.check_object(raw, "Update") == [], raw
+    updates = [u.message for u in await bot.get_updates()]
+    assert updates[0].reply_to_message.text == "Please send the MRI report"
+    assert updates[0].document.mime_type == "application/pdf"
+    photo = updates[1].photo
+    assert (photo[-1].width, photo[-1].file_size, photo[0].width) == (1280, 3_000_000, 90)
+    largest = await bot.get_file(photo[-1].file_id)
+    assert bytes(await largest.download_as_bytearray()) == b"jpeg"
+    groups = {m.media_group_id for m in updates[2:4]} | {m.media_group_id for m in updates[4:]}
+    assert len(groups) == 2 and None not in groups
+    assert updates[3].document.mime_type == "image/png" and updates[2].caption == "two letters"
+    assert updates[5].reply_to_message.message_id == 1
+    with pytest.raises(AssertionError, match="all documents or all photos"):
+        alice.send_album([{"name": "a.pdf", "content": b"x"}, {"content": b"y"}])
+    with pytest.raises(AssertionError, match="2-10 items"):
+        alice.send_album([{"content": b"y"}] * 11)
+    with pytest.raises(AssertionError, match="no message #99"):
+        alice.send_photo(reply_to=99)
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBUserWarning")
+async def test_send_photo_is_checked_against_the_spec(bot: Bot, fake: FakeBotAPI) -> None:
+    assert check_call("sendPhoto", {"chat_id": "1", "photo": "FILE1", "caption": "x"}) == []
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+        await bot.send_photo(USER, image(), caption="x" * 1025)
+    with pytest.raises(BadRequest, match=r"(?i)required"):
+        await bot.do_api_request("sendPhoto", {"chat_id": USER})
+    assert fake.spec_errors[0].startswith("sendPhoto: caption")
+    assert fake.spec_errors[1] == "sendPhoto: photo: required parameter is missing"
+    assert spec.check_object({"message_id": 1}, "Message") != []
