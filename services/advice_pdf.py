@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
+from services.file_words import describe_file
+
 # fpdf2 shapes text with HarfBuzz when uharfbuzz is installed; without it right-to-left
 # text prints unjoined and in the wrong order, but still prints.
 _SHAPING = find_spec("uharfbuzz") is not None
@@ -53,6 +55,19 @@ class AdviceEntry:
 
 
 @dataclass(frozen=True)
+class AdviceFile:
+    """One file on the query (its name is never kept: names often carry the patient's)."""
+
+    kind: str  # "pdf", "jpeg", "png"
+    size: int  # bytes
+    author: str  # who sent it, e.g. "Dr Alice Jones (named clinician)"
+    at: datetime  # aware
+    pages: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
 class AdviceSummary:
     """Everything the summary shows about one resolved query."""
 
@@ -64,6 +79,7 @@ class AdviceSummary:
     entries: Sequence[AdviceEntry]  # answers and follow-ups in order
     resolved_at: datetime
     timezone: ZoneInfo
+    files: Sequence[AdviceFile] = ()  # in the order they came
 
 
 def local_time(at: datetime, tz: ZoneInfo) -> str:
@@ -73,13 +89,21 @@ def local_time(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%d %b %Y %H:%M %Z")
 
 
+def file_line(f: AdviceFile, tz: ZoneInfo) -> str:
+    """`PDF, 3 pages, 1.2 MB — Dr Alice Jones (named clinician), 05 Mar 2026 14:05 GMT`."""
+    what = describe_file(f.kind, f.size, f.pages, f.width, f.height)
+    return f"{what} — {f.author}, {local_time(f.at, tz)}"
+
+
 def _sections(s: AdviceSummary) -> list[tuple[str, str]]:
     """(label, body) in reading order, shared by the text and the PDF."""
     tz = s.timezone
     answers = [(f"{e.author}, {local_time(e.at, tz)}", e.text) for e in s.entries]
+    files = [("Files", "\n".join(file_line(f, tz) for f in s.files))] if s.files else []
     return [
         ("Question", s.question),
         *(answers or [("Answer", "No written answer was recorded.")]),
+        *files,
     ]
 
 

@@ -19,7 +19,8 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.reports import LETTER, OTHER_CENTRE, ClinicianLoad, Report
+from services.file_words import human_size
+from services.reports import ALL_CENTRES, LETTER, OTHER_CENTRE, ClinicianLoad, Report
 
 TUMOUR_LABELS = {"bone": "Bone", "soft_tissue": "Soft tissue", "not_sure": "Not sure"}
 URGENCY_LABELS = {"urgent": "Urgent", "routine": "Routine"}
@@ -174,6 +175,11 @@ def _by_clinician(report: Report) -> list[tuple[str, str, Any]]:
     ]
 
 
+def _attachments(report: Report) -> list[tuple[str, str, Any]]:
+    names = {**report.centres, ALL_CENTRES: "All centres"}
+    return [(a.centre, names.get(a.centre, a.centre), a) for a in report.attachments_by_centre]
+
+
 def _response_bins(report: Report) -> list[tuple[str, str, Any]]:
     bins = [(f"bin_{i}", label, n) for i, (label, n) in enumerate(report.response_bins)]
     return [*bins, ("unanswered", "Not yet answered", report.queries_unanswered)]
@@ -304,6 +310,17 @@ BY_CLINICIAN_NOTE = (
     "Queries asked in the period, by the clinician who holds the query (it was "
     "routed or passed to them), answered or not; times as above."
 )
+ATTACHMENT_COLUMNS = [
+    Column("PDF", "pdf", attrgetter("pdf")),
+    Column("JPEG", "jpeg", attrgetter("jpeg")),
+    Column("PNG", "png", attrgetter("png")),
+    Column("Total", "total", attrgetter("total")),
+    Column("Size", "bytes", attrgetter("size"), show=human_size),
+]
+ATTACHMENTS_NOTE = (
+    "Files added in the period to cases, by the referring centre of the case; files "
+    "since purged count too (their record stays). Size in units of 1024 bytes."
+)
 UNREACHABLE_TITLE = "People who cannot be reached (blocked the bot)"
 
 # Every table of the report, in reading order.
@@ -312,6 +329,14 @@ TABLES: list[TableSpec] = [
     *(
         TableSpec(section, title, CASES_QUERIES, _breakdown(section, labels), label_heading=head)
         for section, title, head, labels in BREAKDOWNS
+    ),
+    TableSpec(
+        "attachments_by_centre",
+        "Attachments by centre and type",
+        ATTACHMENT_COLUMNS,
+        _attachments,
+        note=ATTACHMENTS_NOTE,
+        label_heading="Centre",
     ),
     TableSpec(
         "times",

@@ -22,6 +22,8 @@ Definitions (the report's footnotes say the same):
   the report is made, whatever the period. Overdue: an open query with no answer yet,
   asked longer ago than ACK_SLA (half of it for urgent cases).
 - Reminders are the patients' appointment reminders due in the period.
+- Attachments count the files added to cases in the period, by the referring centre of
+  the case and by type, purged ones included (the purge keeps a file's type and size).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
-from storage.models import Person, Role
+from storage.models import ATTACHMENT_KINDS, Person, Role
 from storage.reports import ReportRepository, Window
 from storage.uow import UnitOfWork
 
 LETTER = timedelta(days=14)
 OTHER_CENTRE = "__other__"
+ALL_CENTRES = "__all__"  # the total row of a by-centre table
 TUMOUR_TYPES = ("bone", "soft_tissue", "not_sure")
 URGENCIES = ("urgent", "routine")
 ROLES = tuple(role.value for role in Role)
@@ -128,6 +131,18 @@ class ClinicianTiming:
 
 
 @dataclass(frozen=True)
+class AttachmentCount:
+    """Files added in the period to one referring centre's cases (or to all: ALL_CENTRES)."""
+
+    centre: str  # centre id, OTHER_CENTRE or ALL_CENTRES
+    pdf: int
+    jpeg: int
+    png: int
+    total: int
+    size: int  # bytes, all types together
+
+
+@dataclass(frozen=True)
 class Week:
     start: date  # the Monday
     cases: int
@@ -196,6 +211,9 @@ class Report:
     # queries held by nobody when there are any.
     first_response_by_centre: list[CentreTiming] = field(default_factory=list)
     first_response_by_clinician: list[ClinicianTiming] = field(default_factory=list)
+    # Every centre of by_centre (plus OTHER_CENTRE when only a file needs it), then the
+    # ALL_CENTRES total; empty when there are no centres and no files.
+    attachments_by_centre: list[AttachmentCount] = field(default_factory=list)
 
 
 def _timing(seconds: list[float], not_done: int, not_done_past_letter: int) -> Timing:
@@ -289,6 +307,29 @@ def _breakdowns(
     return [Breakdown(k, cases.get(k, 0), queries.get(k, 0)) for k in ordered]
 
 
+def _attachments(
+    keys: Sequence[str], rows: Sequence[tuple[str | None, str, int, int]]
+) -> list[AttachmentCount]:
+    """Files per centre (in the order of `keys`) and type, then the total over all."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for centre, kind, count, size in rows:
+        for key in (centre or OTHER_CENTRE, ALL_CENTRES):
+            counts[key][kind] += count
+            counts[key]["size"] += size
+    ordered = [*keys, *sorted(set(counts) - {*keys, ALL_CENTRES})]
+    if not ordered:
+        return []
+
+    def line(key: str) -> AttachmentCount:
+        n = counts.get(key, {})
+        total = sum(n.get(kind, 0) for kind in ATTACHMENT_KINDS)
+        return AttachmentCount(
+            key, n.get("pdf", 0), n.get("jpeg", 0), n.get("png", 0), total, n.get("size", 0)
+        )
+
+    return [line(key) for key in [*ordered, ALL_CENTRES]]
+
+
 def _reminders(rows: Sequence[tuple[str, str | None, int]]) -> Reminders:
     figures: dict[str, int] = defaultdict(int)
     for status, response, count in rows:
@@ -374,6 +415,7 @@ async def _volume(
         "escalated_to_deputy": outcomes["to_deputy"],
         "escalated_to_admins": outcomes["to_admins"],
         "reminders": _reminders(await repo.reminders(window)),
+        "attachments_by_centre": _attachments(centre_keys, await repo.attachments_by_kind(window)),
     }
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    Attachment,
     Case,
     Centre,
     Person,
@@ -226,6 +227,26 @@ class ReportRepository:
             .where(self._in(ThreadMessage.created_at, window))
         )
         return int(await self.session.scalar(statement) or 0)
+
+    async def attachments_by_kind(
+        self, window: Window
+    ) -> Sequence[tuple[str | None, str, int, int]]:
+        """(centre id of the case, file type, files stored in the window, their bytes).
+
+        Purged files count too: the purge clears a file's bytes but keeps its row and size.
+        """
+        statement = (
+            select(
+                Case.centre_id,
+                Attachment.kind,
+                func.count(),
+                func.coalesce(func.sum(Attachment.size), 0),
+            )
+            .join(Case, Case.id == Attachment.case_id)
+            .where(self._in(Attachment.created_at, window))
+            .group_by(Case.centre_id, Attachment.kind)
+        )
+        return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in await self._rows(statement)]
 
     # --- clinicians ------------------------------------------------------------------
 

@@ -183,6 +183,24 @@ async def build(db: Database, admin_tg: int | None = None) -> Ids:
         for c in (c3, c6):
             assert (c.named_clinician_id, c.deputy_id) == (bone.id, jones.id)
 
+        # Files on the cases: counted by when they were added, purged ones too.
+        async def attach(case: Case, by: Person, kind: str, size: int, when: datetime) -> None:
+            content = (f"{kind} {size} ".encode() * size)[:size]  # any bytes will do here
+            await uow.attachments.add(
+                case_id=case.id, uploaded_by_id=by.id, kind=kind, content=content, now=when
+            )
+
+        await attach(c1, r1, "jpeg", 800, at(1, 23, 59))  # before the period
+        await attach(c1, r1, "png", 700, at(2, 0))  # its first moment
+        await attach(c2, r1, "pdf", 3_000, at(2, 10, 30))
+        await attach(c2, patel, "jpeg", 2_500, at(4, 9, 30))
+        await attach(c3, r2, "png", 1_200, at(5, 12))
+        await attach(c4, r2, "jpeg", 2_048, at(10, 13))
+        await attach(c5, r1, "pdf", 1_150_000, at(12, 15, 10))
+        await attach(c6, r5, "pdf", 100, at(13, 10, 5))
+        await attach(c3, bone, "pdf", 5_000, at(16, 0))  # just after the period
+        assert await uow.attachments.purge_of_cases([c5.id], at(14, 10)) == 1
+
         # A pending registration with neither secretary nor fax.
         submitted = await reg.submit_registration(
             uow,
@@ -361,6 +379,18 @@ def expected(ids: Ids) -> dict[tuple[str, str, str], str]:
         figures[("unreachable", row, "count")] = value
     for row, value in {"missing_secretary": 1, "missing_fax": 2, "missing_either": 2}.items():
         figures[("contact_details", row, "count")] = value
+    # Files added from 2 to 15 November by the referring centre of the case (C-1, C-2 and
+    # C-5 are Royal Berkshire's, C-3 and C-4 Great Western's, C-6 from no listed centre):
+    # (pdf, jpeg, png, total, bytes). Royal Berkshire's PDF of 1,150,000 bytes on C-5 was
+    # purged and still counts; the JPEG of 1 November and the PDF of 16 November do not.
+    for row, values in {
+        "gwh": (0, 1, 1, 2, 1_200 + 2_048),
+        "rbh": (2, 1, 1, 4, 700 + 3_000 + 2_500 + 1_150_000),
+        "__other__": (1, 0, 0, 1, 100),
+        "__all__": (3, 2, 2, 7, 1_159_548),
+    }.items():
+        for metric, value in zip(("pdf", "jpeg", "png", "total", "bytes"), values, strict=True):
+            figures[("attachments_by_centre", row, metric)] = value
     for week, (cases, queries) in {"2026-11-02": (2, 5), "2026-11-09": (3, 4)}.items():
         figures[("weekly", week, "cases")] = cases
         figures[("weekly", week, "queries")] = queries

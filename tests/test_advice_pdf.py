@@ -13,7 +13,8 @@ import pytest
 from pypdf import PdfReader
 
 from services import advice_pdf as ap
-from services.advice_pdf import AdviceEntry, AdviceSummary, advice_pdf, advice_text
+from services.advice_pdf import AdviceEntry, AdviceFile, AdviceSummary, advice_pdf, advice_text
+from services.file_words import describe_file, human_size
 
 LONDON = ZoneInfo("Europe/London")
 REFERRER = "Dr Seán O'Brien & <Partner>"
@@ -141,3 +142,71 @@ def test_text_is_plain_and_complete() -> None:
     assert text.index("suspicious?") < text.index("MRI") < text.index("Done.")
     assert text.endswith("Confidential: contains patient information")
     assert "<b>" not in text
+
+
+FILES = [
+    AdviceFile(
+        "pdf",
+        1_258_291,  # 1.2 MB in units of 1024
+        "Dr Alice Jones (named clinician)",
+        datetime(2026, 3, 5, 14, 5, tzinfo=UTC),
+        pages=3,
+    ),
+    AdviceFile(
+        "jpeg",
+        245_760,  # 240 kB
+        f"{REFERRER} (referrer)",
+        datetime(2026, 7, 1, 8, 30, tzinfo=UTC),
+        width=1600,
+        height=1200,
+    ),
+    AdviceFile("png", 900, "Dr Bob Smith (deputy)", datetime(2026, 11, 30, 9, 1, tzinfo=UTC)),
+]
+FILE_LINES = [
+    "PDF, 3 pages, 1.2 MB — Dr Alice Jones (named clinician), 05 Mar 2026 14:05 GMT",
+    f"JPEG photo, 1600×1200, 240 kB — {REFERRER} (referrer), 01 Jul 2026 09:30 BST",
+    "PNG image, 900 bytes — Dr Bob Smith (deputy), 30 Nov 2026 09:01 GMT",
+]
+
+
+def test_files_are_listed_after_the_answers_in_the_text() -> None:
+    text = advice_text(replace(SUMMARY, files=FILES))
+    assert "\nFiles:\n" + "\n".join(FILE_LINES) + "\n\nConfidential" in text
+    assert text.index("Done.") < text.index("Files:")
+
+
+def test_files_are_listed_after_the_answers_in_the_pdf() -> None:
+    text = flat(" ".join(pages(advice_pdf(replace(SUMMARY, files=FILES)))))
+    for line in FILE_LINES:
+        assert line in text, line
+    assert text.index("Done.") < text.index("Files") < text.index(FILE_LINES[0])
+
+
+def test_no_files_no_section() -> None:
+    assert "Files" not in advice_text(SUMMARY)
+    assert "Files" not in flat(pages(advice_pdf(SUMMARY))[0])
+
+
+@pytest.mark.usefixtures("no_unicode_font")
+def test_files_without_a_unicode_font() -> None:
+    text = flat(pages(advice_pdf(replace(SUMMARY, files=FILES[1:2])))[0])
+    assert f"JPEG photo, 1600×1200, 240 kB - {REFERRER} (referrer)" in text
+
+
+def test_file_descriptions() -> None:
+    assert describe_file("pdf", 2048, pages=1) == "PDF, 1 page, 2 kB"
+    assert describe_file("pdf", 5_000_000) == "PDF, 4.8 MB"  # page count unknown
+    assert describe_file("png", 10, width=3, height=None) == "PNG image, 10 bytes"
+    assert describe_file("tiff", 1) == "TIFF, 1 byte"
+    assert [human_size(n) for n in (0, 1023, 1024, 1535, 1536, 1_048_064)] == [
+        "0 bytes",
+        "1,023 bytes",
+        "1 kB",
+        "1 kB",
+        "2 kB",
+        "1.0 MB",  # 1,023.5 kB would round to 1,024 kB
+    ]
+    assert human_size(1_048_576) == "1.0 MB"
+    assert human_size(20 * 1024**2 - 1) == "20.0 MB"
+    assert human_size(3 * 1024**3 + 1024**3 // 2) == "3.5 GB"
+    assert human_size(1024**3 - 1) == "1.0 GB"

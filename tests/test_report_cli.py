@@ -77,6 +77,10 @@ def test_report_in_each_format(tmp_path: Path, env: dict[str, str]) -> None:
         ("first_response_by_centre", "gwh", "p90_seconds"),
         ("first_response_by_clinician", f"person:{ids.patel}", "p90_seconds"),
         ("first_response_by_clinician", f"person:{ids.jones}", "median_seconds"),
+        # Files by centre and type (a purged one included).
+        ("attachments_by_centre", "rbh", "pdf"),
+        ("attachments_by_centre", "__all__", "total"),
+        ("attachments_by_centre", "__all__", "bytes"),
     ]:
         assert figures[key] == expected[key], key
 
@@ -94,6 +98,7 @@ def test_report_in_each_format(tmp_path: Path, env: dict[str, str]) -> None:
     assert "Great Western Hospital            2        4" in text.stdout
     squeezed = [" ".join(line.split()) for line in text.stdout.splitlines()]
     assert "Time to first response by clinician" in squeezed
+    assert "All centres 3 2 2 7 1.1 MB" in squeezed
     # Answered, median, 90th percentile (the rest depends on the day the test runs).
     assert any(line.startswith("Dr Raj Patel 4 1 h 00 min 14 d 1 h ") for line in squeezed)
     assert any(

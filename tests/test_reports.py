@@ -85,6 +85,22 @@ async def test_every_figure_of_a_known_dataset_in_all_three_formats(db: Database
     for line in TEXT_LINES:
         assert re.search(rf"(?m)^{re.escape(line)}$", text), line
     assert f"Referrer numbers (see /referrer <number>): {ids.r1}, {ids.r3}" in text
+    assert _text_table(text, "Attachments by centre and type") == ATTACHMENT_LINES
+    for row, size in [("gwh", "3 kB"), ("rbh", "1.1 MB"), ("__other__", "100 bytes")]:
+        key = f"attachments_by_centre|{row}|bytes"
+        value = expected[("attachments_by_centre", row, "bytes")]
+        assert f"data-key='{key}' data-value='{value}'>{size}</td>" in page
+
+
+# The table of files in text (runs of spaces squeezed): sizes in units of 1024 bytes.
+ATTACHMENT_LINES = [
+    "Great Western Hospital 0 1 1 2 3 kB",  # 3,248 bytes
+    "Royal Berkshire Hospital 2 1 1 4 1.1 MB",  # 1,156,200 bytes
+    "Other (not in the directory) 1 0 0 1 100 bytes",
+    "All centres 3 2 2 7 1.1 MB",  # 1,159,548 bytes
+    "Files added in the period to cases, by the referring centre of the case; files since "
+    "purged count too (their record stays). Size in units of 1024 bytes.",
+]
 
 
 # The text rendering, line by line (columns aligned with single-space runs squeezed).
@@ -261,6 +277,48 @@ async def test_without_dates_the_report_covers_everything_to_today(db: Database)
     assert figures[("escalations", "to_admins", "count")] == "3"
     assert figures[("weekly", "2026-10-26", "cases")] == "1"
     assert figures[("weekly", "2026-11-16", "queries")] == "0"
+    # The JPEG of 1 November (Royal Berkshire) and the PDF of 16 November (Great Western).
+    files = {(r, m): v for (s, r, m), v in figures.items() if s == "attachments_by_centre"}
+    assert files[("rbh", "jpeg")] == "2" and files[("gwh", "pdf")] == "1"
+    assert files[("__all__", "total")] == "9"
+    assert files[("__all__", "bytes")] == str(1_159_548 + 800 + 5_000)
+
+
+async def test_files_of_a_case_from_no_listed_centre_get_the_other_row(db: Database) -> None:
+    ids = await data.build(db)
+    async with db.uow() as uow:
+        (c6,) = await uow.cases.newest_involving(ids.r5)  # Dr Five has no centre
+        await uow.attachments.add(
+            case_id=c6.id, uploaded_by_id=ids.r5, kind="png", content=b"png", now=data.at(15, 9)
+        )
+        await uow.commit()
+    day = date(2026, 11, 15)  # no case was opened that day
+    report = await _report(db, since=day, until=day)
+    assert [b.key for b in report.by_centre] == ["gwh", "rbh"]
+    files = {
+        (r, m): v
+        for (s, r, m), v in csv_figures(render(report, "csv")).items()
+        if s == "attachments_by_centre" and m in ("png", "total", "bytes")
+    }
+    assert files == {
+        ("gwh", "png"): "0",
+        ("gwh", "total"): "0",
+        ("gwh", "bytes"): "0",
+        ("rbh", "png"): "0",
+        ("rbh", "total"): "0",
+        ("rbh", "bytes"): "0",
+        ("__other__", "png"): "1",
+        ("__other__", "total"): "1",
+        ("__other__", "bytes"): "3",
+        ("__all__", "png"): "1",
+        ("__all__", "total"): "1",
+        ("__all__", "bytes"): "3",
+    }
+    text = render(report, "text")
+    assert _text_table(text, "Attachments by centre and type")[2:4] == [
+        "Other (not in the directory) 0 0 1 1 3 bytes",
+        "All centres 0 0 1 1 3 bytes",
+    ]
 
 
 async def test_an_empty_database_gives_a_sensible_report(db: Database) -> None:
@@ -270,7 +328,14 @@ async def test_an_empty_database_gives_a_sensible_report(db: Database) -> None:
     assert figures[("times", "first_response", "median_seconds")] == ""
     assert figures[("weekly", "2026-11-02", "cases")] == "0"
     assert not any(
-        k[0] in ("by_centre", "clinicians", "first_response_by_centre", _BY_CLINICIAN)
+        k[0]
+        in (
+            "by_centre",
+            "clinicians",
+            "first_response_by_centre",
+            _BY_CLINICIAN,
+            "attachments_by_centre",
+        )
         for k in figures
     )
     text = render(report, "text")
