@@ -25,9 +25,9 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from telegram import Bot, InputFile, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
@@ -65,6 +65,68 @@ class DispatcherStats:
     retried: int = 0
     failed: int = 0
     unreachable: int = 0
+
+
+# What Telegram says when a file_id it gave out is no longer valid for sending.
+_STALE_FILE_ID = ("wrong file identifier", "file_id", "file reference", "wrong remote file")
+# sendPhoto's limits (Bot API): bigger or odd-shaped images go as documents.
+_PHOTO_MAX_BYTES = 10 * 1024 * 1024
+_PHOTO_MAX_SIDES = 10_000
+_PHOTO_MAX_RATIO = 20
+
+
+@dataclass(frozen=True)
+class _FileToSend:
+    """What sending a stored file needs to know about it (read before the call)."""
+
+    id: int
+    case_id: int
+    kind: str
+    size: int
+    width: int | None
+    height: int | None
+
+    @property
+    def name(self) -> str:
+        """A file name with no patient detail (the sender's own name is not kept)."""
+        extension = "jpg" if self.kind == "jpeg" else self.kind
+        return f"C-{self.case_id}-file-{self.id}.{extension}"
+
+    @property
+    def as_photo(self) -> bool:
+        """Images within sendPhoto's limits are shown as photos; the rest as documents."""
+        w, h = self.width or 0, self.height or 0
+        return (
+            self.kind in ("jpeg", "png")
+            and self.size <= _PHOTO_MAX_BYTES
+            and 0 < w + h <= _PHOTO_MAX_SIDES
+            and max(w, h) <= _PHOTO_MAX_RATIO * min(w, h)
+        )
+
+    async def send(
+        self,
+        bot: Bot,
+        chat_id: int,
+        file: str | InputFile,
+        caption: str,
+        protect: bool,
+        buttons: InlineKeyboardMarkup | None,
+    ) -> Message:
+        common: dict[str, Any] = {
+            "chat_id": chat_id,
+            "caption": caption,
+            "parse_mode": ParseMode.HTML,
+            "reply_markup": buttons,
+            "protect_content": protect or None,
+        }
+        if self.as_photo:
+            return await bot.send_photo(photo=file, **common)
+        return await bot.send_document(document=file, **common)
+
+    def file_id_of(self, sent: Message) -> str | None:
+        if self.as_photo:
+            return sent.photo[-1].file_id if sent.photo else None
+        return sent.document.file_id if sent.document else None
 
 
 class _Transient(Exception):
@@ -351,6 +413,12 @@ class Dispatcher:
     async def _send_and_record(self, work: _Work, text: str, index: int, total: int) -> None:
         payload, chat_id = work.payload, work.chat_id
         protect, last = work.claim.protect, index == total - 1
+        if payload.attachment is not None:
+            message_id = await self._send_attachment(
+                chat_id, payload.attachment, text, protect, markup(payload.buttons)
+            )
+            await self._record_part(work, index, total, message_id)
+            return
         if payload.document is not None:
             name, content = payload.document
             sent = await self.bot.send_document(
@@ -376,6 +444,49 @@ class Dispatcher:
             ),
         )
         await self._record_part(work, index, total, sent.message_id)
+
+    async def _send_attachment(
+        self,
+        chat_id: int,
+        attachment_id: int,
+        caption: str,
+        protect: bool,
+        buttons: InlineKeyboardMarkup | None,
+    ) -> int:
+        """Send a stored file by the file_id Telegram gave it, or upload its bytes (the
+        first time, or when Telegram no longer takes the id) and keep the new id.
+
+        Never the id of the file as the user sent it: what is stored is the cleaned copy
+        (images re-encoded without their metadata), and that is what goes out.
+        """
+        async with self.db.uow() as uow:
+            row = await uow.attachments.get(attachment_id)
+            if row is None or row.purged_at is not None:
+                raise BadRequest("file no longer stored")
+            file = _FileToSend(row.id, row.case_id, row.kind, row.size, row.width, row.height)
+            file_id = row.telegram_file_id
+        if file_id is not None:
+            try:
+                sent = await file.send(self.bot, chat_id, file_id, caption, protect, buttons)
+                return sent.message_id
+            except BadRequest as exc:
+                if not any(e in exc.message.lower() for e in _STALE_FILE_ID):
+                    raise
+                log.info("attachment:%s: file_id no longer taken; uploading", attachment_id)
+        async with self.db.uow() as uow:
+            row = await uow.attachments.get(attachment_id)
+            content = await uow.attachments.content(row) if row is not None else None
+        if content is None:
+            raise BadRequest("file no longer stored")
+        sent = await file.send(
+            self.bot, chat_id, InputFile(content, filename=file.name), caption, protect, buttons
+        )
+        new_id = file.file_id_of(sent)
+        if new_id is not None and new_id != file_id:
+            async with self.db.uow() as uow:
+                await uow.attachments.set_file_id(attachment_id, new_id)
+                await uow.commit()
+        return sent.message_id
 
     async def _record_part(self, work: _Work, index: int, total: int, message_id: int) -> None:
         last = index + 1 == total

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -60,10 +60,17 @@ class Outgoing:
     case_id: int | None = None
     query_id: int | None = None
     document: tuple[str, bytes] | None = None  # (file name, content); `text` is its caption
+    # A stored file (attachments row id), sent by its Telegram file_id or uploaded from the
+    # database when sent; `text` is its caption. Only the id goes into the outbox.
+    attachment: int | None = None
 
-    def payload(self) -> str:
+    def payload(self, tally: Sequence[str] | None = None) -> str:
         """What the outbox stores (encrypted) to send this message later."""
         body: dict[str, Any] = {"text": str(self.text)}
+        if self.attachment is not None:
+            body["attachment"] = self.attachment
+        if tally is not None:
+            body["tally"] = list(tally)
         if self.buttons:
             body["buttons"] = [[[b.label, b.data, b.url] for b in row] for row in self.buttons]
         if self.reply_to:
@@ -81,22 +88,29 @@ class Payload:
     buttons: Keyboard | None
     reply_to: int | None
     document: tuple[str, bytes] | None = None
+    attachment: int | None = None
+    tally: tuple[str, ...] | None = None  # what a collapsing notice has counted so far
 
     @classmethod
     def parse(cls, raw: str) -> Payload:
         body = json.loads(raw)
         buttons = [[Button(*b) for b in row] for row in body.get("buttons", [])] or None
         document = body.get("document")
+        tally = body.get("tally")
         return cls(
             body["text"],
             buttons,
             body.get("reply_to"),
             (document[0], base64.b64decode(document[1])) if document else None,
+            body.get("attachment"),
+            tuple(tally) if tally is not None else None,
         )
 
     def parts(self) -> list[str]:
-        # A document goes in one piece; its caption is kept short by the templates.
-        return [self.text] if self.document else split_html(self.text)
+        # A file goes in one piece; its caption is kept short by the templates.
+        if self.document or self.attachment is not None:
+            return [self.text]
+        return split_html(self.text)
 
 
 def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -137,6 +151,35 @@ def enqueue(uow: UnitOfWork, message: Outgoing, now: datetime) -> OutboxMessage:
         created_at=now,
     )
     uow.outbox.add(row)
+    return row
+
+
+async def enqueue_tally(
+    uow: UnitOfWork,
+    message: Outgoing,
+    key: str,
+    items: Sequence[str],
+    text_of: Callable[[Sequence[str]], Html],
+    now: datetime,
+    wait: timedelta,
+) -> OutboxMessage:
+    """Add `items` to the notice with `key` to this chat that has not gone out yet, or
+    start one; it goes out `wait` after its last items.
+
+    An album of files arrives as one update per file, and nothing says how many are
+    coming: the notice of the first file waits, and each further file rewrites it, so
+    the album gets one notice. A notice already claimed for sending is left alone (a
+    late file starts a new one). `text_of` turns the items counted so far into the text.
+    """
+    row = await uow.outbox.unsent_with_key(message.chat_id, key)
+    earlier = Payload.parse(row.payload or "{}").tally or () if row else ()
+    tally = [*earlier, *items]
+    message.text = text_of(tally)
+    if row is None:
+        row = enqueue(uow, message, now)
+        row.collapse_key = key
+    row.payload = message.payload(tally)
+    row.next_attempt_at = now + wait
     return row
 
 

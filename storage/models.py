@@ -395,6 +395,9 @@ class OutboxMessage(Base):
     # The owner id of the process sending it (PostgreSQL): while that process lives it
     # holds an advisory lock keyed by the id; once the lock is gone the claim is free.
     claimed_by: Mapped[int | None] = mapped_column(Integer)
+    # Set on a notice that later news of the same kind may rewrite while it is unsent
+    # (one notice for an album of files): see delivery.sender.enqueue_tally.
+    collapse_key: Mapped[str | None] = mapped_column(String(100))
 
     payload = Encrypted()
 

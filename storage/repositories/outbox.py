@@ -67,6 +67,24 @@ class OutboxRepository(_Repository):
     async def get(self, outbox_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, outbox_id)
 
+    async def unsent_with_key(self, chat_id: int, key: str) -> OutboxMessage | None:
+        """The chat's pending (not claimed) notice with this collapse key, locked.
+
+        Locked so the dispatcher cannot claim it while the caller rewrites it; one it
+        claimed first is no longer pending, and so not found.
+        """
+        return await self.session.scalar(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.chat_id == chat_id,
+                OutboxMessage.collapse_key == key,
+                OutboxMessage.status == "pending",
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+
     async def claim(
         self, now: datetime, lease_until: datetime, limit: int, owner: int | None = None
     ) -> list[ClaimedMessage]:
