@@ -69,6 +69,16 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("could not tell user about failure: %s", type(exc).__name__)
 
 
+def file_url(settings: Settings) -> str:
+    """Where files are downloaded from: TELEGRAM_API_FILE_URL, or beside the API's own
+    address (`.../bot` -> `.../file/bot`, as Telegram and a local Bot API server lay
+    them out), so a bot pointed at another server never fetches files from Telegram's."""
+    if settings.TELEGRAM_API_FILE_URL:
+        return settings.TELEGRAM_API_FILE_URL
+    base = settings.TELEGRAM_API_BASE_URL.rstrip("/")
+    return base.removesuffix("/bot") + "/file/bot"
+
+
 def build_application(settings: Settings, token: str) -> Application:
     """A python-telegram-bot Application without its Updater: our intake feeds it."""
     builder = (
@@ -84,8 +94,7 @@ def build_application(settings: Settings, token: str) -> Application:
         .pool_timeout(settings.TELEGRAM_TIMEOUT)
         .connection_pool_size(64)
     )
-    if settings.TELEGRAM_API_FILE_URL:
-        builder = builder.base_file_url(settings.TELEGRAM_API_FILE_URL)
+    builder = builder.base_file_url(file_url(settings))
     return builder.build()
 
 
@@ -361,6 +370,8 @@ class BotRuntime:
             quiet_hours=settings.QUIET_HOURS,
             metrics=self.metrics,
             ack_sla=settings.ACK_SLA,
+            attachment_max_bytes=settings.ATTACHMENT_MAX_BYTES,
+            attachments_per_case=settings.ATTACHMENTS_PER_CASE,
         )
 
     def _intake(self, poll_timeout: int) -> Intake:

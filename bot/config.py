@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # NHS Records Management Code of Practice: adult hospital records, 8 years after the
     # end of treatment (2922 days). Message bodies of cases closed longer than this go.
     RETENTION_DAYS: int = Field(default=2922, ge=1)
+    # Files on a case. 20 MB is the most the Bot API lets a bot download (getFile).
+    ATTACHMENT_MAX_BYTES: int = Field(default=20 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+    ATTACHMENTS_PER_CASE: int = Field(default=30, ge=1, le=1000)
 
     @field_validator("ENCRYPTION_KEYS", mode="before")
     @classmethod

@@ -54,6 +54,8 @@ class Resources:
     quiet_hours: tuple[time, time] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     ack_sla: timedelta = timedelta(hours=4)  # for /stats: when an open query is overdue
+    attachment_max_bytes: int = 20 * 1024 * 1024
+    attachments_per_case: int = 30
 
 
 def resources_of(context: ContextTypes.DEFAULT_TYPE) -> Resources:
@@ -219,6 +221,7 @@ def message_to(
 
 _AGAIN = "__again__"
 HANDED_OVER = "__handed_over__"  # a step began another conversation, which saved its own state
+STAY = "__stay__"  # the step took the answer and waits for more without asking again
 Ask = Callable[[Turn], Awaitable[None]]
 Answer = Callable[[Turn], Awaitable[str]]
 Guard = Callable[[Turn], Awaitable[bool]]
@@ -233,6 +236,7 @@ class Step:
     accepts_text: bool = True
     text_hint: str = texts.PLEASE_TYPE
     offers_buttons: bool = False  # a text question that also offers a shortcut button
+    accepts_files: bool = False  # a file (or other media) goes to `answer`, not the hint
 
 
 @dataclass
@@ -256,11 +260,14 @@ class Conversation:
         accepts_text: bool = True,
         text_hint: str = texts.PLEASE_TYPE,
         offers_buttons: bool = False,
+        accepts_files: bool = False,
     ) -> Callable[[Answer], Answer]:
         """Register the answer handler of `state`, asked by `ask`."""
 
         def register(answer: Answer) -> Answer:
-            self.steps[state] = Step(ask, answer, accepts_text, text_hint, offers_buttons)
+            self.steps[state] = Step(
+                ask, answer, accepts_text, text_hint, offers_buttons, accepts_files
+            )
             return answer
 
         return register
@@ -289,7 +296,7 @@ class Conversation:
             log.info("conversation %s ended: user %s no longer allowed", self.name, turn.user_id)
             turn.say(texts.NO_LONGER_ALLOWED)
             return
-        if query is None and turn.text is None:
+        if query is None and turn.text is None and not step.accepts_files:
             turn.say(step.text_hint)
             await step.ask(turn)
             await self._save(turn, state)
@@ -314,6 +321,8 @@ class Conversation:
             await turn.uow.conversations.delete(turn.user_id)
         elif next_state == HANDED_OVER:
             pass
+        elif next_state == STAY:
+            await self._save(turn, state)
         else:
             await self.goto(turn, next_state)
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from zoneinfo import ZoneInfo
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from delivery.sender import Button
 from delivery.text import Html, render
+from handlers import attachments_texts as AT
 from handlers import cases_texts, referral_texts, registration_texts
-from handlers.base import Turn, for_roles, has_role, run_turn
-from handlers.shared import contact_suffix, say_list, show_date, tell_clinicians
-from services import cases, patient_checks, viewing
-from storage.models import Case, Person, Role
+from handlers.attachments import CAPTION_CHARS
+from handlers.base import Turn, for_roles, has_role, message_to, run_turn
+from handlers.shared import contact_suffix, role_name, say_list, show_date, tell_clinicians
+from services import attachments, cases, patient_checks, viewing
+from services.file_words import describe_file
+from storage.models import Attachment, Case, Person, Role
 
 
 async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -23,13 +30,26 @@ async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             turn.say(cases_texts.NOT_YOURS.format(ref=ref or "C-?"))
             return
         await viewing.case_viewed(turn.uow, turn.person, case, turn.now)
-        turn.say(await case_view(turn, case), protect=True, case_id=case.id)
+        files = await attachments.files_of(turn.uow, case)
+        buttons = file_buttons(files) if attachments.may_receive(turn.person, case) else None
+        turn.say(await case_view(turn, case, files), buttons, protect=True, case_id=case.id)
 
     await run_turn(update, context, body)
 
 
-async def case_view(turn: Turn, case: Case) -> Html:
-    """The case and its thread; link clinicians see no NHS number or date of birth."""
+def file_buttons(files: Sequence[Attachment]) -> list[list[Button]]:
+    """A button per stored file that sends it again (three to a row)."""
+    buttons = [
+        Button(AT.SEND_AGAIN.format(n=n), data=f"{RESEND}{f.id}")
+        for n, f in enumerate(files, 1)
+        if f.purged_at is None
+    ]
+    return [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+
+
+async def case_view(turn: Turn, case: Case, files: Sequence[Attachment] = ()) -> Html:
+    """The case, its thread and its files; link clinicians see no NHS number or date
+    of birth."""
     people: dict[int, Person | None] = {}
 
     async def name_of(person_id: int | None) -> str:
@@ -74,7 +94,68 @@ async def case_view(turn: Turn, case: Case) -> Html:
         summary=removed or case.summary,
         thread=Html("\n".join(lines)) if lines else cases_texts.THREAD_EMPTY,
         need_to_know=cases_texts.PATIENT_THREAD_NOT_SHOWN if left_out else "",
+        files=await _file_lines(files, name_of, tz),
     )
+
+
+async def _file_lines(
+    files: Sequence[Attachment], name_of: Callable[[int | None], Awaitable[str]], tz: ZoneInfo
+) -> Html | str:
+    """The Files section of /case: type, size, who, when; numbered as the buttons are."""
+    if not files:
+        return ""
+    lines = [
+        render(
+            AT.FILE_LINE,
+            n=n,
+            what=describe_file(f.kind, f.size, f.pages, f.width, f.height),
+            who=await name_of(f.uploaded_by_id),
+            at=f.created_at.astimezone(tz).strftime("%d %b %H:%M"),
+            purged=AT.FILE_PURGED if f.purged_at is not None else "",
+        )
+        for n, f in enumerate(files, 1)
+    ]
+    return Html("\n\n" + "\n".join([AT.FILES_HEADER, *lines]))
+
+
+RESEND = "att:"
+RESEND_BUTTON = rf"^{RESEND}\d+$"
+
+
+async def resend_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send file n of a case again, to someone allowed to have it."""
+    raw = (update.callback_query.data or "") if update.callback_query else ""
+
+    async def body(turn: Turn) -> None:
+        attachment = await turn.uow.attachments.get(int(raw.removeprefix(RESEND)))
+        case = await turn.uow.cases.get(attachment.case_id) if attachment else None
+        if attachment is None or case is None or not attachments.may_receive(turn.person, case):
+            turn.notice = AT.NOT_FOR_YOU
+            return
+        if attachment.purged_at is not None:
+            turn.notice = AT.FILE_GONE
+            return
+        assert turn.person is not None
+        n = [f.id for f in await attachments.files_of(turn.uow, case)].index(attachment.id) + 1
+        uploader = await turn.uow.people.get(attachment.uploaded_by_id)
+        caption = attachment.caption
+        shown = f"\n{caption[:CAPTION_CHARS]}" if caption else ""
+        outgoing = message_to(
+            turn.person,
+            render(
+                AT.FILE_CAPTION, ref=case.ref, qref="", who=role_name(uploader, case), caption=shown
+            ),
+            case_id=case.id,
+            query_id=attachment.query_id,
+        )
+        if outgoing is not None:
+            outgoing.attachment = attachment.id
+            turn.replies.append(outgoing)
+        await turn.uow.audit.record(turn.now, turn.person.ref, "attachment.sent", attachment.ref)
+        turn.notice = None
+        turn.say(render(AT.SENT_AGAIN, n=n, ref=case.ref), case_id=case.id)
+
+    await run_turn(update, context, body)
 
 
 @for_roles(

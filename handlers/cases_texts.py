@@ -22,7 +22,7 @@ CASE_VIEW = (
     "<b>Case {ref}</b> — {status}\n{tumour}, {urgency}; opened {opened}\n"
     "NHS number: {nhs}\nDate of birth: {dob}\nSite: {site}\n"
     "Referrer: {referrer}\nNamed clinician: {named}\nDeputy: {deputy}\n\n"
-    "Clinical summary:\n{summary}\n\n<b>Thread</b>\n{thread}{need_to_know}"
+    "Clinical summary:\n{summary}\n\n<b>Thread</b>\n{thread}{need_to_know}{files}"
 )
 THREAD_EMPTY = "no messages yet"
 PATIENT_THREAD_NOT_SHOWN = (

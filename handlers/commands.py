@@ -27,6 +27,7 @@ from telegram.ext import (
 from handlers import (
     admin,
     appointments,
+    attachments,
     availability,
     cases,
     closing,
@@ -80,6 +81,11 @@ COMMANDS: list[Command] = [
     ),
     Command("refer", referral.refer, shown([REFERRER], "Refer a new patient")),
     Command("ask", queries.ask_command, shown([REFERRER], "Ask a question about a case")),
+    Command(
+        "attach",
+        attachments.attach_command,
+        shown([REFERRER, CLINICIAN], "Add files to a case: /attach C-12"),
+    ),
     Command("queue", queue.queue_command, shown([CLINICIAN], "Your open queries, urgent first")),
     Command(
         "referrer",
@@ -165,6 +171,7 @@ BUTTONS: list[tuple[str, Handler]] = [
     (r"^rm:[yn]:\d+$", patients.reminder_pressed),
     (closing.CLOSE_BUTTON, closing.close_button),
     (erasure.ERASE_BUTTON, erasure.erase_button),
+    (cases.RESEND_BUTTON, cases.resend_pressed),
 ]
 
 # Every conversation, by the name its saved state carries.
@@ -172,6 +179,7 @@ CONVERSATIONS: list[Conversation] = [
     registration.registration,
     registration.rejection,
     referral.referral,
+    attachments.attaching,
     queries.asking,
     queries.answering,
     appointments.booking,
@@ -204,6 +212,14 @@ def all_handlers(
         (-1, TypeHandler(Update, conversation_router)),
         *[(0, CommandHandler(c.name, c.callback, filters=private)) for c in COMMANDS],
         *[(0, CallbackQueryHandler(handler, pattern=p)) for p, handler in BUTTONS],
+        # A file (or other media) replying to a message about a case is added to it.
+        (
+            0,
+            MessageHandler(
+                private & filters.UpdateType.MESSAGE & filters.REPLY & attachments.FILES,
+                attachments.file_reply,
+            ),
+        ),
         # New messages only: an edited reply is not relayed a second time (it would also
         # arrive without update.message); the fallback says edits are not read.
         (
@@ -213,6 +229,13 @@ def all_handlers(
             ),
         ),
         *extra,
+        (
+            0,
+            MessageHandler(
+                private & filters.UpdateType.MESSAGE & attachments.FILES,
+                attachments.file_without_case,
+            ),
+        ),
         (0, MessageHandler(private, common.unknown)),
         (0, CallbackQueryHandler(common.unknown)),
     ]

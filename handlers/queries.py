@@ -11,9 +11,10 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from delivery.text import render
-from handlers import cases_texts, queries_texts, referral_texts, texts
+from handlers import attachments, cases_texts, queries_texts, referral_texts, texts
 from handlers.base import (
     END,
+    STAY,
     Conversation,
     Turn,
     choice_button,
@@ -21,9 +22,16 @@ from handlers.base import (
     message_to,
     run_turn,
 )
-from handlers.shared import holder_buttons, referrer_gate, today
+from handlers.shared import holder_buttons, referrer_gate, role_name, today
+from services import attachments as attachment_rules
 from services import cases, queries
-from services.advice_pdf import AdviceEntry, AdviceSummary, advice_pdf, advice_text
+from services.advice_pdf import (
+    AdviceEntry,
+    AdviceFile,
+    AdviceSummary,
+    advice_pdf,
+    advice_text,
+)
 from services.patient_checks import check_free_text
 from services.registration import Invalid
 from storage.models import Case, Person, Query, Role
@@ -269,9 +277,19 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
     for message in messages[1:]:
         if message.author_id not in names:
             author = await turn.uow.people.get(message.author_id) if message.author_id else None
-            names[message.author_id or 0] = _role_name(author, case)
+            names[message.author_id or 0] = role_name(author, case)
         entries.append(
             AdviceEntry(names[message.author_id or 0], message.created_at, message.body or "")
+        )
+    files = []
+    for f in await attachment_rules.files_of_query(turn.uow, query):
+        if f.uploaded_by_id not in names:
+            uploader = await turn.uow.people.get(f.uploaded_by_id)
+            names[f.uploaded_by_id] = role_name(uploader, case)
+        files.append(
+            AdviceFile(
+                f.kind, f.size, names[f.uploaded_by_id], f.created_at, f.pages, f.width, f.height
+            )
         )
     named = await turn.uow.people.get(case.named_clinician_id) if case.named_clinician_id else None
     summary = AdviceSummary(
@@ -283,6 +301,7 @@ async def _send_advice(turn: Turn, query: Query, case: Case, referrer: Person | 
         entries=entries,
         resolved_at=turn.now,
         timezone=turn.resources.timezone,
+        files=files,
     )
     # Rendering takes a noticeable fraction of a second for long threads: off the loop.
     pdf = await asyncio.to_thread(advice_pdf, summary)
@@ -307,18 +326,6 @@ def _active_referrer_of(person: Person, case: Case) -> bool:
     return has_role(person, [Role.REFERRER]) and person.id == case.referrer_id
 
 
-def _role_name(person: Person | None, case: Case) -> str:
-    if person is None:
-        return "unknown"
-    if person.id == case.named_clinician_id:
-        return f"{person.name} (named clinician)"
-    if person.id == case.deputy_id:
-        return f"{person.name} (deputy)"
-    if person.id == case.referrer_id:
-        return f"{person.name} (referrer)"
-    return person.name or ""
-
-
 # --- Replies ------------------------------------------------------------------------
 
 
@@ -333,9 +340,14 @@ async def ask_answer(turn: Turn) -> None:
     )
 
 
-@answering.step(ANSWER, ask_answer, text_hint=queries_texts.ONLY_TEXT)
+@answering.step(ANSWER, ask_answer, text_hint=queries_texts.ONLY_TEXT, accepts_files=True)
 async def got_answer(turn: Turn) -> str:
-    """Relay the typed answer."""
+    """Relay the typed answer; a file instead is added to the query and sent on."""
+    if turn.text is None:
+        if attachments.incoming_file(turn.update.effective_message) is None:
+            return turn.again(queries_texts.ONLY_TEXT)
+        stored = await attachments.file_as_answer(turn, turn.data["query_id"])
+        return END if stored else STAY
     checked = check_free_text(turn.text or "", "answer", 3000)
     if isinstance(checked, Invalid):
         return turn.again(checked.problem)
@@ -371,7 +383,7 @@ async def relay_text(turn: Turn, query_id: int, text: str) -> None:
 
 def _pass_on(turn: Turn, result: queries.Relayed, query: Query, case: Case, text: str) -> None:
     """The relayed message to the other side, and copies to the link clinicians."""
-    author = _role_name(turn.person, case)
+    author = role_name(turn.person, case)
     words = {"qref": query.ref, "ref": case.ref, "author": author, "text": text}
     for person in result.to:
         if result.from_clinician:

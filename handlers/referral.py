@@ -183,7 +183,9 @@ async def got_confirm(turn: Turn) -> str:
     draft = CaseDraft(d["nhs"], d["dob"], d["tumour"], d["site"], d["summary"], d["urgency"])
     opened = await cases.open_case(turn.uow, turn.person, draft, turn.now, today(turn))
     await announce_case(turn, opened)
-    return END
+    # Files are asked for once the case exists, so a referral left half-way never holds
+    # patient files on no case.
+    return await turn.hand_over("attach", {"case_id": opened.case.id})
 
 
 async def ask_field(turn: Turn) -> None:

@@ -208,3 +208,16 @@ def on_confirm(answer: Confirmed, missing: Callable[[Turn], None]) -> Handler:
     pressed.__name__ = answer.__name__
     pressed.__doc__ = answer.__doc__
     return pressed
+
+
+def role_name(person: Person | None, case: Case) -> str:
+    """A person's name with their part in the case: "Dr A Jones (named clinician)"."""
+    if person is None:
+        return "unknown"
+    if person.id == case.named_clinician_id:
+        return f"{person.name} (named clinician)"
+    if person.id == case.deputy_id:
+        return f"{person.name} (deputy)"
+    if person.id == case.referrer_id:
+        return f"{person.name} (referrer)"
+    return person.name or ""

@@ -82,8 +82,9 @@ ERASURE = (
     "(NHS number, date of birth, site, clinical summary), its queries and thread, "
     "including the patient's own answers, and its appointments are the health record: "
     "they are kept for the retention period (8 years after the case is closed), then "
-    "purged like every case. The audit trail records the erasure and names the patient "
-    "only by reference."
+    "purged like every case. Files on the case (reports, photos, letters) are part of "
+    "the health record too: their bytes go with the purge; type, size, hash and dates "
+    "stay. The audit trail records the erasure and names the patient only by reference."
 )
 
 PRIVACY = (

@@ -170,7 +170,9 @@ async def _refer(h: Harness, user: FakeUser, nhs: str, site: str, summary: str) 
     await say(h, user, site)
     await say(h, user, summary)
     await press(h, user, "Routine")
-    assert "Case C-" in await press(h, user, "Confirm")
+    await press(h, user, "Confirm")
+    assert "Case C-" in user.messages()[-2].plain
+    await press(h, user, "No files")
 
 
 async def _build_world(h: Harness) -> World:
