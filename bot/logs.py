@@ -1,7 +1,9 @@
 """Logging: references and ids only; python-telegram-bot and httpx never below INFO.
 
 At DEBUG python-telegram-bot logs whole updates (names, texts), and httpx logs URLs that
-contain the bot token, so those loggers are held at INFO and WARNING respectively.
+contain the bot token, so those loggers are held at INFO and WARNING respectively. Pillow
+and pypdf, which open the files people attach, log what they read at DEBUG (EXIF values
+such as a description or GPS position, PDF metadata): held at WARNING.
 """
 
 from __future__ import annotations
@@ -23,3 +25,5 @@ def setup_logging(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO, and the URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for reader in ("PIL", "pypdf"):
+        logging.getLogger(reader).setLevel(logging.WARNING)
