@@ -4,13 +4,17 @@ GET  /                  the page (one chat pane per role, all inline: no CDN, no
 GET  /api/state?v=H     every pane's chat; held up to 25 s until it differs from version H
 POST /api/send          {"pane", "text", "reply_to"?}: the pane's user types (or replies)
 POST /api/press         {"pane", "message_id", "data"}: the pane's user presses a button
+POST /api/upload        {"pane", "name", "content" (base64), "caption"?, "as_photo"?,
+                        "reply_to"?}: the pane's user sends a file (a photo or a document)
 POST /api/clock         {"minutes"}: move the sandbox clock forward
-GET  /api/file/ID       download a document the bot sent
+GET  /api/file/ID       a file the fake holds: a document (download) or a photo (inline)
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import ipaddress
 import json
@@ -19,17 +23,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
 from sandbox.botapi import FakeBotAPI, SentMessage
-from sandbox.world import Pane, Sandbox, SandboxError
+from sandbox.world import MAX_UPLOAD, Pane, Sandbox, SandboxError
 
 JSON = dict[str, Any]
 LONG_POLL_SECONDS = 25.0
 MAX_ADVANCE = timedelta(days=14)
+# Served with their own type; any other file downloads as application/octet-stream.
+_SAFE_TYPES = frozenset({"application/pdf", "text/calendar", "image/jpeg", "image/png"})
 
 
 def is_loopback(host: str) -> bool:
@@ -47,12 +54,19 @@ def is_loopback(host: str) -> bool:
 
 # ------------------------------------------------------------------------------- the state
 def _message_json(fake: FakeBotAPI, sandbox: Sandbox, msg: SentMessage) -> JSON:
-    document = None
+    document = photo = None
     if msg.document is not None:
         document = {
             "file_id": msg.document.file_id,
             "name": msg.document.file_name or "document",
-            "size": len(msg.document.content or b""),
+            "size": msg.document.file_size or len(msg.document.content or b""),
+        }
+    if msg.photo is not None:
+        photo = {
+            "file_id": msg.photo.file_id,
+            "width": msg.photo.width,
+            "height": msg.photo.height,
+            "size": msg.photo.file_size or len(msg.photo.content or b""),
         }
     reply = None
     if msg.reply_to_message_id is not None:
@@ -68,6 +82,7 @@ def _message_json(fake: FakeBotAPI, sandbox: Sandbox, msg: SentMessage) -> JSON:
             for row in msg.button_rows()
         ],
         "document": document,
+        "photo": photo,
         "reply_to": reply,
         "when": _when(sandbox, msg.date),
         "edited": msg.edit_date is not None,
@@ -77,13 +92,26 @@ def _message_json(fake: FakeBotAPI, sandbox: Sandbox, msg: SentMessage) -> JSON:
 
 def _user_message_json(sandbox: Sandbox, msg: JSON) -> JSON:
     replied = msg.get("reply_to_message")
+    document = photo = None
+    if "document" in msg:
+        d = msg["document"]
+        document = {
+            "file_id": d["file_id"],
+            "name": d.get("file_name") or "document",
+            "size": d.get("file_size", 0),
+        }
+    if msg.get("photo"):
+        largest = msg["photo"][-1]
+        photo = {k: largest.get(k) for k in ("file_id", "width", "height")}
+        photo["size"] = largest.get("file_size", 0)
     return {
         "id": msg["message_id"],
         "out": True,
         "text": msg.get("text") or msg.get("caption") or "",
         "entities": [],
         "buttons": [],
-        "document": None,
+        "document": document,
+        "photo": photo,
         "reply_to": {"id": replied["message_id"], "text": _snippet(replied)} if replied else None,
         "when": _when(sandbox, msg["date"]),
         "edited": "edit_date" in msg,
@@ -95,6 +123,8 @@ def _snippet(message: JSON) -> str:
     text = str(message.get("text") or message.get("caption") or "")
     if not text and "document" in message:
         text = f"📄 {message['document'].get('file_name', 'document')}"
+    elif not text and "photo" in message:
+        text = "🖼 photo"
     return text if len(text) <= 90 else text[:87] + "…"
 
 
@@ -126,6 +156,7 @@ def _pane_json(sandbox: Sandbox, pane: Pane) -> JSON:
         "name": pane.name,
         "user_id": pane.user_id,
         "hint": pane.hint,
+        "uploads": pane.uploads,
         "commands": [[c["command"], c["description"]] for c in commands],
         "messages": messages,
         "toast": {"n": len(answers), "text": answers[-1]} if answers else None,
@@ -241,6 +272,32 @@ class _Send(_Base):
         )
 
 
+class _Upload(_Base):
+    async def post(self) -> None:
+        data = self.body()
+        encoded = str(data.get("content", ""))
+        if len(encoded) > (MAX_UPLOAD // 3 + 1) * 4:
+            self.answer({"error": f"the sandbox takes files up to {MAX_UPLOAD // 2**20} MB"}, 400)
+            return
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            self.answer({"error": "the file did not arrive whole (bad base64)"}, 400)
+            return
+        reply_to = data.get("reply_to")
+        caption = data.get("caption")
+        self.act(
+            lambda: self.sandbox.upload(
+                str(data.get("pane", "")),
+                str(data.get("name", "")),
+                content,
+                str(caption) if caption else None,
+                bool(data.get("as_photo")),
+                int(reply_to) if reply_to else None,
+            )
+        )
+
+
 class _Press(_Base):
     async def post(self) -> None:
         data = self.body()
@@ -267,18 +324,31 @@ class _Clock(_Base):
 
 class _File(_Base):
     def get(self, file_id: str) -> None:
+        """A photo inline (for the page's <img>), anything else as a download."""
         fake = self.sandbox.fake
         assert fake is not None
-        for messages in fake.sent.values():
-            for msg in messages:
-                doc = msg.document
-                if doc is not None and doc.file_id == file_id and doc.content is not None:
-                    name = (doc.file_name or "document").replace('"', "")
-                    self.set_header("Content-Type", doc.mime_type or "application/octet-stream")
-                    self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-                    self.finish(doc.content)
-                    return
-        raise tornado.web.HTTPError(404)
+        held, info = fake.files.get(file_id), fake.file_info.get(file_id)
+        if held is None or info is None:
+            raise tornado.web.HTTPError(404)
+        content = held[1]
+        if info.kind == "photo":
+            png = content.startswith(b"\x89PNG")
+            self.set_header("Content-Type", "image/png" if png else "image/jpeg")
+            self.set_header("Content-Disposition", "inline")
+        else:
+            mime = info.mime_type if info.mime_type in _SAFE_TYPES else None
+            self.set_header("Content-Type", mime or "application/octet-stream")
+            self.set_header("Content-Disposition", _attachment(info.file_name or "document"))
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        self.finish(content)
+
+
+def _attachment(name: str) -> str:
+    """A Content-Disposition for any file name (RFC 6266: ASCII fallback, UTF-8 name)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class WebServer:
@@ -300,6 +370,7 @@ class WebServer:
                 (r"/api/state", _State, args),
                 (r"/api/send", _Send, args),
                 (r"/api/press", _Press, args),
+                (r"/api/upload", _Upload, args),
                 (r"/api/clock", _Clock, args),
                 (r"/api/file/([A-Za-z0-9_-]+)", _File, args),
             ],

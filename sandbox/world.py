@@ -8,6 +8,7 @@ from `referral-bot sandbox`), so the sandbox imports nothing from `bot/`.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import secrets
 import shutil
@@ -19,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from delivery.inbound import Intake
 from sandbox import spec
@@ -35,6 +38,10 @@ SERVICE_PHONE = "0118 496 0000"  # Ofcom's drama range: nobody answers it
 # Time moves in steps no longer than this, with the bot's sweeps after each, so that a
 # jump of a day behaves like a day with the bot running (reminders sent, not "missed").
 STEP = timedelta(minutes=10)
+# A file from the page: Telegram takes up to 2 GB, but anything over the 20 MB a bot can
+# download (up to this) is enough to show the bot refusing it.
+MAX_UPLOAD = 30 * 1024 * 1024
+PHOTO_SIDE = 1280  # Telegram's apps send photos as JPEG, longest side 1280 px
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class Pane:
     directory_id: str | None = None  # staff are invited and bound at start
     invite_role: str | None = None
     hint: str = ""
+    uploads: bool = False  # the page offers to send a file (PDF, JPEG, PNG) from this pane
 
     @property
     def name(self) -> str:
@@ -107,6 +115,7 @@ PANES: tuple[Pane, ...] = (
             "0118 496 0123, mobile 07911 123456, email casey.morgan@example.nhs.uk, "
             "NHS number 943 476 5919."
         ),
+        uploads=True,
     ),
     Pane(
         "patient",
@@ -160,6 +169,21 @@ def demo_directory() -> ParsedDirectory:
     if isinstance(parsed, list):  # a broken package, not a user error
         raise SandboxError(f"demo directory: {[str(p) for p in parsed]}")
     return parsed
+
+
+def _as_telegram_photo(content: bytes) -> tuple[bytes, int, int]:
+    """What a Telegram app makes of a picture sent as a photo: a JPEG, longest side 1280."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.format not in ("JPEG", "PNG"):
+                raise SandboxError("only JPEG and PNG pictures go as photos; send it as a file")
+            picture = ImageOps.exif_transpose(image).convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+        raise SandboxError("that is not a JPEG or PNG picture; send it as a file") from None
+    picture.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=87)
+    return out.getvalue(), picture.width, picture.height
 
 
 class Sandbox:
@@ -259,6 +283,34 @@ class Sandbox:
         try:
             return user.reply_to(reply_to, text) if reply_to else user.send_text(text)
         except AssertionError as exc:  # the fake's way of saying "no such message"
+            raise SandboxError("that message is gone") from exc
+
+    def upload(
+        self,
+        pane: str,
+        name: str,
+        content: bytes,
+        caption: str | None = None,
+        as_photo: bool = False,
+        reply_to: int | None = None,
+    ) -> int:
+        """The pane's user sends a file: a JPEG or PNG ``as_photo`` the way Telegram's apps
+        do (re-encoded as a JPEG of at most 1280 px), anything else as a document."""
+        name = Path(name.replace("\\", "/")).name.strip() or "file"
+        if not content:
+            raise SandboxError("choose a file first")
+        if len(content) > MAX_UPLOAD:
+            raise SandboxError(f"the sandbox takes files up to {MAX_UPLOAD // 2**20} MB")
+        caption = (caption or "").strip() or None
+        if caption and len(caption) > 1024:
+            raise SandboxError("Telegram captions are at most 1024 characters")
+        user = self.user(pane)
+        try:
+            if as_photo:
+                jpeg, width, height = _as_telegram_photo(content)
+                return user.send_photo(caption, jpeg, None, reply_to, width, height)
+            return user.send_document(name, content, caption=caption, reply_to=reply_to)
+        except AssertionError as exc:
             raise SandboxError("that message is gone") from exc
 
     def press(self, pane: str, message_id: int, data: str) -> int:

@@ -3,7 +3,9 @@ through the whole journey; and the guards (loopback only, no real database)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import ipaddress
 import json
 import os
@@ -16,19 +18,23 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from PIL import Image
+from telegram import Bot
 
 from bot.sandboxed import sandbox_settings
 from sandbox import spec
 from sandbox.botapi import FakeBotAPI
 from sandbox.clock import SandboxClock
-from sandbox.web import is_loopback
-from sandbox.world import demo_directory
+from sandbox.web import WebServer, is_loopback
+from sandbox.world import PANES, Sandbox, demo_directory
 
 SCRIPT = Path(sys.executable).with_name("referral-bot")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -296,7 +302,10 @@ def test_every_role_in_the_browser_from_registration_to_reminder(
                 "Urgent",
             )
             press("referrer", "Routine", "943 476 5919")
-            press("referrer", "Confirm", "Case C-1")
+            # The case opens, then the bot asks for its files (the 📎 row; none here).
+            press("referrer", "Confirm", "No files")
+            expect(pane("referrer")).to_contain_text("Case C-1")
+            press("referrer", "No files", "/attach C-1")
             named = next(
                 key
                 for key in ("clinician1", "clinician2")
@@ -350,5 +359,154 @@ def test_every_role_in_the_browser_from_registration_to_reminder(
                 pane("patient").locator(".msg .doc").first.click()
             assert download.value.suggested_filename.endswith(".ics")
             shot("05-end")
+        finally:
+            browser.close()
+
+
+# ------------------------------------------------------------------------------ files
+def _picture(width: int, height: int, kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(out, kind)
+    return out.getvalue()
+
+
+class _NoBot:
+    """Stands in for the bot: the page's state needs only its time zone."""
+
+    timezone = ZoneInfo("Europe/London")
+
+
+@pytest.fixture
+async def page_without_bot() -> AsyncIterator[tuple[Sandbox, str]]:
+    """The sandbox's page and fake in-process, its users, and no bot answering them."""
+    sandbox = Sandbox(lambda fake, url, clock: _NoBot())  # type: ignore[arg-type,return-value]
+    sandbox.runtime = _NoBot()  # type: ignore[assignment]
+    sandbox.fake = await FakeBotAPI(clock=sandbox.clock.timestamp).start()
+    for pane in PANES:
+        sandbox.users[pane.key] = sandbox.fake.user(pane.user_id, pane.first_name, pane.last_name)
+    web = WebServer(sandbox, "127.0.0.1", 0)
+    await web.start()
+    try:
+        yield sandbox, web.url
+    finally:
+        await web.stop()
+        await sandbox.fake.stop()
+
+
+async def test_files_sent_from_the_page_and_files_the_bot_sent(
+    page_without_bot: tuple[Sandbox, str],
+) -> None:
+    sandbox, url = page_without_bot
+    fake = sandbox.fake
+    assert fake is not None
+    referrer = sandbox.users["referrer"]
+    pdf = b"%PDF-1.4 made-up MRI report"
+    async with httpx.AsyncClient(base_url=url) as web:
+
+        async def upload(**body: Any) -> httpx.Response:
+            return await web.post("/api/upload", json={"pane": "referrer", **body})
+
+        sent = await upload(
+            name="MRI report ü.pdf", content=base64.b64encode(pdf).decode(), caption=" C-1 "
+        )
+        assert sent.status_code == 200, sent.text
+        big_png = base64.b64encode(_picture(2000, 1000, "PNG")).decode()
+        assert (await upload(name="thigh.png", content=big_png, as_photo=True)).status_code == 200
+        not_a_picture = await upload(
+            name="x.png", content=base64.b64encode(pdf).decode(), as_photo=True
+        )
+        assert not_a_picture.status_code == 400 and "JPEG or PNG" in not_a_picture.json()["error"]
+        assert (await upload(name="x.pdf", content="%%%")).status_code == 400
+        assert (await upload(name="x.pdf", content="")).json()["error"] == "choose a file first"
+        form = await web.post(
+            "/api/upload", content=b"pane=referrer", headers={"Content-Type": "text/plain"}
+        )
+        assert form.status_code == 415
+
+        # What the bot receives: a document, then a photo re-encoded as Telegram's apps do.
+        document_update, photo_update = (u["message"] for u in fake.updates)
+        assert document_update["document"]["file_name"] == "MRI report ü.pdf"
+        assert document_update["document"]["mime_type"] == "application/pdf"
+        assert document_update["caption"] == "C-1"
+        largest = photo_update["photo"][-1]
+        assert (largest["width"], largest["height"]) == (1280, 640)
+        assert fake.files[largest["file_id"]][1].startswith(b"\xff\xd8")
+
+        # Files the bot sends show up in the pane too.
+        async with Bot(fake.token, base_url=fake.base_url) as bot:
+            await bot.send_document(
+                referrer.id, b"%PDF-1.4 advice", filename="advice.pdf", caption="Advice for C-1"
+            )
+            await bot.send_photo(referrer.id, _picture(320, 240, "JPEG"), caption="Marked up")
+        pane = next(
+            p for p in (await web.get("/api/state")).json()["panes"] if p["key"] == "referrer"
+        )
+        assert pane["uploads"] is True
+        mine = [m for m in pane["messages"] if m["out"]]
+        assert mine[0]["document"]["name"] == "MRI report ü.pdf" and mine[0]["text"] == "C-1"
+        assert mine[1]["photo"]["width"] == 1280
+        bots = [m for m in pane["messages"] if not m["out"]]
+        assert bots[0]["document"] == {
+            "file_id": bots[0]["document"]["file_id"],
+            "name": "advice.pdf",
+            "size": len(b"%PDF-1.4 advice"),
+        }
+        assert bots[0]["text"] == "Advice for C-1"
+        assert (bots[1]["photo"]["width"], bots[1]["text"]) == (320, "Marked up")
+
+        download = await web.get(f"/api/file/{bots[0]['document']['file_id']}")
+        assert download.content == b"%PDF-1.4 advice"
+        assert download.headers["Content-Type"] == "application/pdf"
+        assert download.headers["Content-Disposition"].startswith(
+            'attachment; filename="advice.pdf"'
+        )
+        own = await web.get(f"/api/file/{mine[0]['document']['file_id']}")
+        assert (
+            own.content == pdf
+            and "filename*=UTF-8''MRI%20report%20%C3%BC.pdf" in own.headers["Content-Disposition"]
+        )
+        picture = await web.get(f"/api/file/{bots[1]['photo']['file_id']}")
+        assert picture.headers["Content-Type"] == "image/jpeg"
+        assert picture.headers["Content-Disposition"] == "inline"
+        assert (await web.get("/api/file/NOPE")).status_code == 404
+    assert fake.spec_errors == []
+
+
+def test_sending_files_in_the_browser(sandbox_url: tuple[str, int]) -> None:
+    """The referrer's 📎 row sends a PDF as a document and a PNG as a photo (the bot's
+    answer to them is not this test's business)."""
+    sync_playwright = _browser()
+    from playwright.sync_api import expect
+
+    url, _ = sandbox_url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(15_000)
+            page.goto(url)
+            pane = page.locator('section.pane[data-pane="referrer"]')
+            expect(page.locator('section.pane[data-pane="admin"] .upload')).to_have_count(0)
+            pane.locator("input[type=file]").set_input_files(
+                {
+                    "name": "referral letter.pdf",
+                    "mimeType": "application/pdf",
+                    "buffer": b"%PDF-1.4 letter",
+                }
+            )
+            pane.locator("input[name=caption]").fill("For C-1")
+            pane.locator("button.send-file").click()
+            expect(pane.locator(".msg.out .doc")).to_contain_text("referral letter.pdf")
+            expect(pane.locator(".msg.out", has_text="For C-1")).to_have_count(1)
+            pane.locator("input[type=file]").set_input_files(
+                {"name": "thigh.png", "mimeType": "image/png", "buffer": _picture(64, 48, "PNG")}
+            )
+            pane.locator("button.send-file").click()
+            image = pane.locator(".msg.out .photo img")
+            expect(image).to_have_count(1)
+            expect(image).to_have_js_property("naturalWidth", 64)
+            with page.expect_download() as download:
+                pane.locator(".msg.out .doc").first.click()
+            assert download.value.suggested_filename == "referral letter.pdf"
         finally:
             browser.close()
