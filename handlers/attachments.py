@@ -157,6 +157,18 @@ def confirmation(ref: str, tally: Sequence[str]) -> Html:
     return Html("\n".join(lines))
 
 
+def file_caption(ref: str, query_ref: str | None, who: str, caption: str | None) -> Html:
+    """A file's caption: the case (and query), who sent it, and the start of their own
+    caption (Telegram allows 1024 characters in all)."""
+    return render(
+        AT.FILE_CAPTION,
+        ref=ref,
+        qref=f" · {query_ref}" if query_ref else "",
+        who=who,
+        caption=f"\n{caption[:CAPTION_CHARS]}" if caption else "",
+    )
+
+
 def link_notice(ref: str, who: str, tally: Sequence[str]) -> Html:
     """A link clinician's line: files were added (not the files themselves)."""
     stored = [item[3:] for item in tally if item.startswith("ok:")]
@@ -239,12 +251,10 @@ async def _keep(
         return ["dup"]
     attachment = result.attachment
     who = role_name(turn.person, case)
-    qref = f" · {query.ref}" if query else ""
-    shown = f"\n{caption[:CAPTION_CHARS]}" if caption else ""
     for person in result.files_to:
         outgoing = message_to(
             person,
-            render(AT.FILE_CAPTION, ref=case.ref, qref=qref, who=who, caption=shown),
+            file_caption(case.ref, query.ref if query else None, who, caption),
             case_id=case.id,
             query_id=query.id if query else None,
         )

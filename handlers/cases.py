@@ -12,7 +12,7 @@ from delivery.sender import Button
 from delivery.text import Html, render
 from handlers import attachments_texts as AT
 from handlers import cases_texts, referral_texts, registration_texts
-from handlers.attachments import CAPTION_CHARS
+from handlers.attachments import file_caption
 from handlers.base import Turn, for_roles, has_role, message_to, run_turn
 from handlers.shared import contact_suffix, role_name, say_list, show_date, tell_clinicians
 from services import attachments, cases, patient_checks, viewing
@@ -127,33 +127,24 @@ async def resend_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     raw = (update.callback_query.data or "") if update.callback_query else ""
 
     async def body(turn: Turn) -> None:
-        attachment = await turn.uow.attachments.get(int(raw.removeprefix(RESEND)))
-        case = await turn.uow.cases.get(attachment.case_id) if attachment else None
-        if attachment is None or case is None or not attachments.may_receive(turn.person, case):
-            turn.notice = AT.NOT_FOR_YOU
+        found = await attachments.send_again(
+            turn.uow, turn.person, int(raw.removeprefix(RESEND)), turn.now
+        )
+        if isinstance(found, str) or turn.person is None:
+            turn.notice = AT.FILE_GONE if found == "gone" else AT.NOT_FOR_YOU
             return
-        if attachment.purged_at is not None:
-            turn.notice = AT.FILE_GONE
-            return
-        assert turn.person is not None
-        n = [f.id for f in await attachments.files_of(turn.uow, case)].index(attachment.id) + 1
+        attachment, case = found.attachment, found.case
         uploader = await turn.uow.people.get(attachment.uploaded_by_id)
-        caption = attachment.caption
-        shown = f"\n{caption[:CAPTION_CHARS]}" if caption else ""
+        turn.say(render(AT.SENT_AGAIN, n=found.number, ref=case.ref), case_id=case.id)
         outgoing = message_to(
             turn.person,
-            render(
-                AT.FILE_CAPTION, ref=case.ref, qref="", who=role_name(uploader, case), caption=shown
-            ),
+            file_caption(case.ref, None, role_name(uploader, case), attachment.caption),
             case_id=case.id,
             query_id=attachment.query_id,
         )
         if outgoing is not None:
             outgoing.attachment = attachment.id
             turn.replies.append(outgoing)
-        await turn.uow.audit.record(turn.now, turn.person.ref, "attachment.sent", attachment.ref)
-        turn.notice = None
-        turn.say(render(AT.SENT_AGAIN, n=n, ref=case.ref), case_id=case.id)
 
     await run_turn(update, context, body)
 

@@ -162,3 +162,28 @@ def may_receive(person: Person | None, case: Case) -> bool:
         case.named_clinician_id,
         case.deputy_id,
     )
+
+
+@dataclass(frozen=True)
+class SendAgain:
+    """A stored file someone asked for again: the file, its case, its number there."""
+
+    attachment: Attachment
+    case: Case
+    number: int
+
+
+async def send_again(
+    uow: UnitOfWork, person: Person | None, attachment_id: int, now: datetime
+) -> SendAgain | str:
+    """The file to send again to `person`, audited; or why not: "not_for_you" (also when
+    there is no such file) or "gone" (removed by the retention purge)."""
+    attachment = await uow.attachments.get(attachment_id)
+    case = await uow.cases.get(attachment.case_id) if attachment else None
+    if attachment is None or case is None or person is None or not may_receive(person, case):
+        return "not_for_you"
+    if attachment.purged_at is not None:
+        return "gone"
+    number = [f.id for f in await files_of(uow, case)].index(attachment.id) + 1
+    await uow.audit.record(now, person.ref, "attachment.sent", attachment.ref, case=case.ref)
+    return SendAgain(attachment, case, number)
