@@ -44,6 +44,7 @@ class PurgeResult:
     cases: int = 0
     thread_messages: int = 0
     attachments: int = 0
+    mdt_listings: int = 0
     appointments: int = 0
     reminders: int = 0
     patients: int = 0
@@ -73,6 +74,7 @@ async def close_case(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> 
 async def _purge_cases(uow: UnitOfWork, ids: list[int], now: datetime, result: PurgeResult) -> None:
     result.thread_messages += await uow.queries.purge_threads(ids, now)
     result.attachments += await uow.attachments.purge_of_cases(ids, now)
+    result.mdt_listings += await uow.mdt.purge_of_cases(ids, now)
     result.appointments += await uow.appointments.clear_appointment_locations(ids)
     result.reminders += await uow.appointments.clear_reminder_notes(ids)
     result.outbox_payloads += await uow.outbox.clear_finished_of_cases(ids)

@@ -164,6 +164,10 @@ class Clinic(Base):
     weekday: Mapped[int] = mapped_column(Integer)
     time: Mapped[str] = mapped_column(String(5))
     location: Mapped[str] = mapped_column(String(200))
+    # MDT meetings only: cases are listed until this weekday and time before the meeting
+    # (e.g. Thursday 17:00 for Monday), when the agenda goes out.
+    cutoff_weekday: Mapped[int | None] = mapped_column(Integer)
+    cutoff_time: Mapped[str | None] = mapped_column(String(5))
 
 
 class Case(Base):
@@ -446,6 +450,62 @@ class InboundUpdate(Base):
     payload = Encrypted()
 
 
+class MdtMeeting(Base):
+    """One date of an MDT meeting (a `clinics` entry of kind `mdt`): made when a case is
+    first listed for it or the date is cancelled; remembers what was done for it."""
+
+    __tablename__ = "mdt_meetings"
+    __table_args__ = (UniqueConstraint("clinic_id", "meeting_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    meeting_date: Mapped[date] = mapped_column(Date, index=True)  # service time zone
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cutoff_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    agenda_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set once the day is over and what had no outcome has rolled to the next meeting.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MdtListing(Base):
+    """A case listed for an MDT meeting, with the question for the meeting and, after
+    it, the outcome. Status: listed, removed, decided, rolled (to `rolled_to_id`)."""
+
+    __tablename__ = "mdt_listings"
+    __table_args__ = (
+        UniqueConstraint("case_id", "meeting_id"),
+        CheckConstraint("status IN ('listed', 'removed', 'decided', 'rolled')", name="status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = _uid()
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("mdt_meetings.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="listed")
+    question_enc: Mapped[bytes | None] = _enc()
+    listed_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    presenting_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_reason_enc: Mapped[bytes | None] = _enc()
+    outcome: Mapped[str | None] = mapped_column(String(40))  # a key of services.mdt.OUTCOMES
+    outcome_text_enc: Mapped[bytes | None] = _enc()
+    outcome_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rolled_from_id: Mapped[int | None] = mapped_column(ForeignKey("mdt_listings.id"))
+    # A listing that rolled over: its presenting clinician is reminded at this time.
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    question = Encrypted()
+    removed_reason = Encrypted()
+    outcome_text = Encrypted()
+
+    @property
+    def ref(self) -> str:
+        return f"mdt-listing:{self.id}"
+
+
 ENCRYPTED_MODELS: tuple[type[Base], ...] = (
     Person,
     ReferrerDetails,
@@ -457,4 +517,5 @@ ENCRYPTED_MODELS: tuple[type[Base], ...] = (
     OutboxMessage,
     ConversationState,
     InboundUpdate,
+    MdtListing,
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -28,11 +28,14 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import (
     Attachment,
     Case,
     Centre,
+    MdtListing,
+    MdtMeeting,
     Person,
     PersonStatus,
     Query,
@@ -247,6 +250,90 @@ class ReportRepository:
             .group_by(Case.centre_id, Attachment.kind)
         )
         return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in await self._rows(statement)]
+
+    # --- the MDT ------------------------------------------------------------------------
+
+    @staticmethod
+    def _on_days(first: date | None, last: date) -> ColumnElement[bool]:
+        """Meetings whose (local) date is from `first` to `last`, both inclusive."""
+        if first is None:
+            return MdtMeeting.meeting_date <= last
+        return and_(MdtMeeting.meeting_date >= first, MdtMeeting.meeting_date <= last)
+
+    async def mdt_meetings(
+        self, first: date | None, last: date
+    ) -> list[tuple[date, bool, int, int, int]]:
+        """(meeting date, cancelled, listings not removed, decided, rolled) per meeting date
+        from `first` to `last`, in date order; a meeting with no listing too."""
+
+        def count_if(condition: ColumnElement[bool]) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        statement = (
+            select(
+                MdtMeeting.meeting_date,
+                func.max(case((MdtMeeting.cancelled_at.is_not(None), 1), else_=0)),
+                count_if(and_(MdtListing.id.is_not(None), MdtListing.status != "removed")),
+                count_if(MdtListing.status == "decided"),
+                count_if(MdtListing.status == "rolled"),
+            )
+            .select_from(MdtMeeting)
+            .outerjoin(MdtListing, MdtListing.meeting_id == MdtMeeting.id)
+            .where(self._on_days(first, last))
+            .group_by(MdtMeeting.meeting_date)
+            .order_by(MdtMeeting.meeting_date)
+        )
+        return [
+            (r[0], bool(r[1]), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+            for r in await self._rows(statement)
+        ]
+
+    async def mdt_outcomes(
+        self, first: date | None, last: date
+    ) -> list[tuple[int, str | None, str, date, float, float]]:
+        """(case id, centre id of the case, outcome category, meeting date, referral and
+        outcome times as seconds since 1970) of each listing decided at a meeting from
+        `first` to `last`, by meeting date and case."""
+        statement = (
+            select(
+                Case.id,
+                Case.centre_id,
+                MdtListing.outcome,
+                MdtMeeting.meeting_date,
+                self.epoch(Case.created_at),
+                self.epoch(MdtListing.outcome_at),
+            )
+            .join(MdtMeeting, MdtMeeting.id == MdtListing.meeting_id)
+            .join(Case, Case.id == MdtListing.case_id)
+            .where(
+                self._on_days(first, last),
+                MdtListing.status == "decided",
+                MdtListing.outcome_at.is_not(None),
+            )
+            .order_by(MdtMeeting.meeting_date, Case.id)
+        )
+        return [
+            (int(r[0]), r[1], str(r[2] or ""), r[3], float(r[4]), float(r[5]))
+            for r in await self._rows(statement)
+        ]
+
+    async def mdt_rolled(self, first: date | None, last: date) -> dict[date, tuple[int, int]]:
+        """meeting date -> (listings rolled from it, of which the follow-on listing was
+        decided) over the meetings from `first` to `last`."""
+        follow_on = aliased(MdtListing)
+        statement = (
+            select(
+                MdtMeeting.meeting_date,
+                func.count(func.distinct(MdtListing.id)),
+                func.coalesce(func.sum(case((follow_on.status == "decided", 1), else_=0)), 0),
+            )
+            .select_from(MdtListing)
+            .join(MdtMeeting, MdtMeeting.id == MdtListing.meeting_id)
+            .outerjoin(follow_on, follow_on.rolled_from_id == MdtListing.id)
+            .where(self._on_days(first, last), MdtListing.status == "rolled")
+            .group_by(MdtMeeting.meeting_date)
+        )
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in await self._rows(statement)}
 
     # --- clinicians ------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from storage.repositories import (
     ConversationRepository,
     InboundRepository,
     InviteRepository,
+    MdtRepository,
     OutboxRepository,
     PeopleRepository,
     QueryRepository,
@@ -81,6 +82,7 @@ class UnitOfWork:
         self.queries = QueryRepository(self._session, keyring)
         self.appointments = AppointmentRepository(self._session, keyring)
         self.attachments = AttachmentRepository(self._session, keyring)
+        self.mdt = MdtRepository(self._session, keyring)
         self.audit = AuditLog(self._session, keyring)
         return self
 

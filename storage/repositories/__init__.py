@@ -10,6 +10,7 @@ from storage.repositories.attachments import (
 from storage.repositories.cases import CaseRepository
 from storage.repositories.conversations import ConversationRepository
 from storage.repositories.inbound import InboundRepository
+from storage.repositories.mdt import MdtRepository
 from storage.repositories.outbox import (
     OWNER_LOCK_CLASS,
     ClaimedMessage,
@@ -38,6 +39,7 @@ __all__ = [
     "DuplicateAttachment",
     "InboundRepository",
     "InviteRepository",
+    "MdtRepository",
     "OutboxRepository",
     "PeopleRepository",
     "QueryRepository",
