@@ -23,7 +23,7 @@ each a list of mappings. Fields per entry:
     clinicians       id, name, specialties, deputy, phone, email
     link_clinicians  id, name, centre, specialties, phone, email
     admins           id, name, phone, email
-    clinics          id (optional), kind, name, weekday, time, location
+    clinics          id (optional), kind, name, weekday, time, location, cutoff (MDT only)
 
 Values are read as written (`time: 09:00` needs no quotes, `id: 007` stays `007`).
 
@@ -32,7 +32,7 @@ CSV format
 One UTF-8 file (a byte-order mark, as spreadsheets save it, is fine), one row per
 entry, a header row first:
 
-    kind,id,name,centre,specialties,deputy,phone,email,weekday,time,location
+    kind,id,name,centre,specialties,deputy,phone,email,weekday,time,location,cutoff
 
 - `kind` is `centre`, `clinician`, `link_clinician`, `admin`, or `clinic:<clinic kind>`
   (e.g. `clinic:one_stop`): the header has no column of its own for a clinic's kind,
@@ -65,8 +65,13 @@ Rules (both formats), as the pydantic models in `models` check them
 - `phone`: a valid number (libphonenumber, default region GB), stored in E.164.
   `email`: valid syntax (no DNS lookup), stored normalised. Both optional.
 - Clinics: `kind` one of `one_stop`, `follow_up_noc`, `oncology_follow_up`,
-  `joint_follow_up`; `weekday` `monday`..`sunday` (any case); `time` `HH:MM`, 24-hour;
-  `location` at most 200 characters. All required.
+  `joint_follow_up`, `mdt`; `weekday` `monday`..`sunday` (any case); `time` `HH:MM`,
+  24-hour; `location` at most 200 characters. All required.
+- `cutoff` (MDT meetings, kind `mdt`: required there, refused for any other kind): the
+  listing cut-off, a weekday and a 24-hour time, e.g. `Thursday 17:00` (weekday in any
+  case). It is the last such weekday and time before the meeting; one on the meeting's
+  own weekday at or after its time means the week before. Export writes it back as
+  `Thursday 17:00`.
 - A problem's line is the line of the offending value (or list item); for a missing
   field, the line where the entry starts.
 - On import, an id stored with another role (say a clinician now listed under
@@ -79,6 +84,7 @@ from services.directory.entries import (
     CSV_COLUMNS,
     MAX_LOCATION_LENGTH,
     MAX_NAME_LENGTH,
+    MDT_KIND,
     SECTIONS,
     SPECIALTIES,
     WEEKDAYS,
@@ -102,6 +108,7 @@ __all__ = [
     "CSV_COLUMNS",
     "MAX_LOCATION_LENGTH",
     "MAX_NAME_LENGTH",
+    "MDT_KIND",
     "SECTIONS",
     "SPECIALTIES",
     "WEEKDAYS",

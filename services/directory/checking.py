@@ -110,6 +110,7 @@ def _directory(checked: list[CheckedEntry]) -> ParsedDirectory:
         if raw.kind == "centre":
             centres.append(CentreEntry(key, valid["name"], raw.line, raw.place))
         elif raw.kind == "clinic":
+            cutoff_weekday, cutoff_time = valid.get("cutoff") or (None, None)
             clinics.append(
                 ClinicEntry(
                     key,
@@ -118,6 +119,8 @@ def _directory(checked: list[CheckedEntry]) -> ParsedDirectory:
                     valid["weekday"],
                     valid["time"],
                     valid["location"],
+                    cutoff_weekday,
+                    cutoff_time,
                     raw.line,
                     raw.place,
                 )

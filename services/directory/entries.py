@@ -11,7 +11,9 @@ from storage.models import Role
 Format = Literal["yaml", "csv"]
 
 SPECIALTIES = ("bone", "soft_tissue")
-CLINIC_KINDS = ("one_stop", "follow_up_noc", "oncology_follow_up", "joint_follow_up")
+CLINIC_KINDS = ("one_stop", "follow_up_noc", "oncology_follow_up", "joint_follow_up", "mdt")
+# The one clinic kind with a listing cut-off (`cutoff`), and the only one it is for.
+MDT_KIND = "mdt"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_NAME_LENGTH = 120
 MAX_LOCATION_LENGTH = 200
@@ -27,6 +29,7 @@ CSV_COLUMNS = (
     "weekday",
     "time",
     "location",
+    "cutoff",
 )
 
 # YAML section -> entry kind; the kinds double as report kinds and CSV row kinds.
@@ -116,6 +119,9 @@ class ClinicEntry:
     weekday: int  # Monday is 0, as datetime.weekday()
     time: str  # HH:MM
     location: str
+    # MDT meetings only: cases are listed until this weekday and time before the meeting.
+    cutoff_weekday: int | None = None  # Monday is 0
+    cutoff_time: str | None = None  # HH:MM
     line: int = field(default=0, compare=False)
     place: str = field(default="", compare=False)
 
@@ -154,6 +160,11 @@ def directory_format(filename: str) -> Format | None:
     if lowered.endswith(".csv"):
         return "csv"
     return None
+
+
+def cutoff_text(weekday: int, time: str) -> str:
+    """A cut-off as a file writes it: `Thursday 17:00`."""
+    return f"{WEEKDAYS[weekday].capitalize()} {time}"
 
 
 def default_clinic_id(kind: str, weekday: int, time: str) -> str:

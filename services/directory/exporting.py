@@ -20,6 +20,7 @@ from services.directory.entries import (
     Format,
     ParsedDirectory,
     PersonEntry,
+    cutoff_text,
     entry_kind,
 )
 from services.directory.models import MODELS, TIME
@@ -55,7 +56,12 @@ async def load_directory(uow: UnitOfWork) -> ParsedDirectory:
     return ParsedDirectory(
         tuple(CentreEntry(centre.id, centre.name) for centre in centres),
         tuple(people),
-        tuple(ClinicEntry(c.id, c.kind, c.name, c.weekday, c.time, c.location) for c in clinics),
+        tuple(
+            ClinicEntry(
+                c.id, c.kind, c.name, c.weekday, c.time, c.location, c.cutoff_weekday, c.cutoff_time
+            )
+            for c in clinics
+        ),
     )
 
 
@@ -78,7 +84,7 @@ def _entry_fields(entry: Entry) -> dict[str, Any]:
     if isinstance(entry, CentreEntry):
         return {"id": entry.id, "name": entry.name}
     if isinstance(entry, ClinicEntry):
-        return {
+        clinic: dict[str, Any] = {
             "id": entry.id,
             "kind": entry.kind,
             "name": entry.name,
@@ -86,6 +92,9 @@ def _entry_fields(entry: Entry) -> dict[str, Any]:
             "time": entry.time,
             "location": entry.location,
         }
+        if entry.cutoff_weekday is not None and entry.cutoff_time is not None:
+            clinic["cutoff"] = cutoff_text(entry.cutoff_weekday, entry.cutoff_time)
+        return clinic
     values: dict[str, Any] = {
         "id": entry.id,
         "name": entry.name,

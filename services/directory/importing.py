@@ -19,7 +19,7 @@ from storage.uow import UnitOfWork
 
 # The order in which changed fields are reported, whatever order they were found in.
 _PERSON_FIELDS = ("name", "specialties", "deputy", "centre", "phone", "email")
-_CLINIC_FIELDS = ("kind", "name", "weekday", "time", "location")
+_CLINIC_FIELDS = ("kind", "name", "weekday", "time", "location", "cutoff")
 
 
 @dataclass
@@ -191,6 +191,8 @@ async def _upsert_clinics(
             "weekday": entry.weekday,
             "time": entry.time,
             "location": entry.location,
+            "cutoff_weekday": entry.cutoff_weekday,
+            "cutoff_time": entry.cutoff_time,
         }
         if clinic is None:
             uow.clinics.add(Clinic(id=entry.id, **wanted))
@@ -198,7 +200,9 @@ async def _upsert_clinics(
             continue
         changed: list[str] = []
         _update(clinic, wanted, changed)
-        outcomes.record("clinic", entry.id, changed, _CLINIC_FIELDS)
+        # The cut-off is one field in the file, two columns in the database.
+        named = ["cutoff" if name.startswith("cutoff_") else name for name in changed]
+        outcomes.record("clinic", entry.id, named, _CLINIC_FIELDS)
     return stored
 
 

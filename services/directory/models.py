@@ -30,6 +30,7 @@ from services.directory.entries import (
     CLINIC_KINDS,
     MAX_LOCATION_LENGTH,
     MAX_NAME_LENGTH,
+    MDT_KIND,
     SECTION_OF,
     SPECIALTIES,
     WEEKDAYS,
@@ -114,6 +115,19 @@ def _time(text: str) -> str:
     return f"{int(match[1]):02d}:{match[2]}"
 
 
+def _cutoff(text: str) -> tuple[int, str]:
+    """An MDT's listing cut-off, `Thursday 17:00`: a weekday (any case) and HH:MM."""
+    day, _, hhmm = text.strip().partition(" ")
+    if not day or not hhmm.strip():
+        _fail("must be a weekday and a 24-hour time, e.g. Thursday 17:00")
+    if day.lower() not in WEEKDAYS:
+        _fail(f"unknown weekday '{day}' in the cut-off; expected monday to sunday")
+    match = TIME.fullmatch(hhmm.strip())
+    if not match:
+        _fail(f"the cut-off time '{hhmm.strip()}' must be a 24-hour time HH:MM, e.g. 17:00")
+    return WEEKDAYS.index(day.lower()), f"{int(match[1]):02d}:{match[2]}"
+
+
 def _clinic_kind(text: str) -> str:
     if text.lower() not in CLINIC_KINDS:
         _fail(f"unknown clinic kind '{text}'; expected one of {', '.join(CLINIC_KINDS)}")
@@ -143,6 +157,7 @@ Email = Annotated[str, _scalar(_email)]
 Weekday = Annotated[int, _scalar(_weekday)]
 Time = Annotated[str, _scalar(_time)]
 ClinicKind = Annotated[str, _scalar(_clinic_kind)]
+Cutoff = Annotated[tuple[int, str], _scalar(_cutoff)]
 Specialties = Annotated[
     tuple[Annotated[str | None, PlainValidator(_specialty)], ...],
     BeforeValidator(_a_list),
@@ -199,6 +214,8 @@ class ClinicFields(_Fields):
     weekday: Weekday
     time: Time
     location: Location
+    # Required for kind `mdt` and refused for the others: see `_cutoff_problems`.
+    cutoff: Cutoff | None = None
 
 
 MODELS: dict[str, type[_Fields]] = {
@@ -252,8 +269,30 @@ def check_entry(raw: RawEntry) -> tuple[CheckedEntry, list[DirectoryProblem]]:
         }
     unknown = [_problem(raw, error) for error in errors if error["type"] == "extra_forbidden"]
     wrong = [_problem(raw, error) for error in errors if error["type"] != "extra_forbidden"]
+    if raw.kind == "clinic":
+        missing_cutoff, wrong_cutoff = _cutoff_problems(raw, valid)
+        missing += missing_cutoff
+        wrong += wrong_cutoff
     problems = [*unknown, *missing, *wrong]
     return CheckedEntry(raw, not problems, valid), problems
+
+
+def _cutoff_problems(
+    raw: RawEntry, valid: dict[str, Any]
+) -> tuple[list[DirectoryProblem], list[DirectoryProblem]]:
+    """A clinic's cut-off against its kind: an MDT needs one, no other clinic has one.
+    (Nothing is said when the kind itself is missing or wrong: reported already.)"""
+    kind = valid.get("kind")
+    given = "cutoff" in raw.fields and not raw.fields["cutoff"].blank
+    where = f"{raw.place}.cutoff"
+    if kind == MDT_KIND and not given:
+        line = raw.fields["cutoff"].line if "cutoff" in raw.fields else raw.line
+        message = "missing: an MDT needs its listing cut-off, e.g. cutoff: Thursday 17:00"
+        return [DirectoryProblem(line, where, message)], []
+    if kind is not None and kind != MDT_KIND and given:
+        message = f"only MDT meetings (kind {MDT_KIND}) have a cut-off, not {kind}"
+        return [], [DirectoryProblem(raw.fields["cutoff"].line, where, message)]
+    return [], []
 
 
 @cache
