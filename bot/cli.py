@@ -38,9 +38,11 @@ app = typer.Typer(
 keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 directory_app = typer.Typer(no_args_is_help=True, help="Centres, clinicians and clinics.")
+mdt_app = typer.Typer(no_args_is_help=True, help="The MDT meeting: agenda, cancelling.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(directory_app, name="directory")
+app.add_typer(mdt_app, name="mdt")
 
 err = Console(stderr=True)
 
@@ -374,6 +376,104 @@ def directory_export(file: FileArg) -> None:
         typer.echo(f"written {file}")
 
     _run(export)
+
+
+def _agenda_format(fmt: str | None, out: Path) -> str:
+    """--format, else the file's extension (.pdf or .csv), else pdf."""
+    if fmt is None:
+        return "csv" if out.suffix.lower() == ".csv" else "pdf"
+    if fmt not in ("pdf", "csv"):
+        _fail(f"--format: {fmt!r} is not one of pdf, csv", 2)
+    return fmt
+
+
+@mdt_app.command("agenda")
+def mdt_agenda(
+    day: Annotated[str, typer.Option("--date", help="the meeting's day, YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="write to this file")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="pdf or csv (default: from --out, else pdf)")
+    ] = None,
+) -> None:
+    """Write a meeting's agenda: a PDF (a page per case) or CSV, NHS numbers included."""
+    settings = _settings()
+    meeting_day = _date(day, "--date")
+    kind = _agenda_format(fmt, out)
+    assert meeting_day is not None
+    from services.mdt import meeting_of_day
+    from services.mdt_agenda import agenda_csv, agenda_pages, day_words
+    from services.mdt_pdf import agenda_pdf
+
+    async def make() -> tuple[bytes, int, bool]:
+        now = SystemClock().now()
+        tz = settings.TIMEZONE
+        async with _migrated(settings) as db, db.uow() as uow:
+            meeting = await meeting_of_day(uow, meeting_day)
+            today = now.astimezone(tz).date()
+            pages = await agenda_pages(uow, meeting, tz, today) if meeting else []
+            cancelled = meeting is not None and meeting.cancelled_at is not None
+            subject = f"mdt:{meeting_day.isoformat()}"
+            await uow.audit.record(
+                now, "cli", "mdt.agenda_exported", subject, cases=len(pages), format=kind
+            )
+            await uow.commit()
+        if kind == "csv":
+            return agenda_csv(pages, nhs_numbers=True).encode("utf-8"), len(pages), cancelled
+        title = f"MDT agenda, {day_words(meeting_day)}"
+        return agenda_pdf(title, meeting_day, pages, created=now), len(pages), cancelled
+
+    data, count, cancelled = _run(make)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        _fail(f"{out}: {exc.strerror}")
+    when = day_words(meeting_day)
+    if count == 0:
+        why = " (the meeting is cancelled)" if cancelled else ""
+        typer.echo(f"written {out}: no cases listed for the MDT of {when}{why}")
+    else:
+        cases = "1 case" if count == 1 else f"{count} cases"
+        typer.echo(f"written {out}: {cases} on the agenda of the MDT of {when}")
+
+
+@mdt_app.command("cancel")
+def mdt_cancel(
+    day: Annotated[str, typer.Argument(help="the meeting's day, YYYY-MM-DD")],
+) -> None:
+    """Cancel the MDT of a day: its listed cases move to the next meeting at once."""
+    settings = _settings()
+    meeting_day = _date(day, "DATE")
+    assert meeting_day is not None
+    from services.mdt import cancel
+    from services.mdt_agenda import day_words
+
+    async def apply() -> tuple[bool, list[date]] | str:
+        async with _migrated(settings) as db, db.uow() as uow:
+            result = await cancel(uow, meeting_day, SystemClock().now(), settings.TIMEZONE, "cli")
+            if isinstance(result, str):
+                return result
+            await uow.commit()
+        changed, rolled = result
+        return changed, [r.meeting.day for r in rolled]
+
+    result = _run(apply)
+    when = f"MDT of {day_words(meeting_day)}"
+    if result == "past":
+        _fail(f"cannot cancel the {when}: it is in the past")
+    if result == "not_a_meeting":
+        _fail(f"cannot cancel {day_words(meeting_day)}: not an MDT day")
+    assert not isinstance(result, str)
+    changed, moved_to = result
+    if not changed:
+        typer.echo(f"{when} already cancelled")
+        return
+    if not moved_to:
+        typer.echo(f"{when} cancelled; no listed case moved")
+        return
+    days = sorted(set(moved_to))
+    to = " and ".join(day_words(d) for d in days)
+    cases = "1 listed case" if len(moved_to) == 1 else f"{len(moved_to)} listed cases"
+    typer.echo(f"{when} cancelled; {cases} moved to {to}")
 
 
 @app.command()
