@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from services.reports import Report
+from services.reports import LETTER, Report
 
 # Okabe–Ito colours: distinguishable with colour-blindness and in greyscale print.
 BLUE, ORANGE, GREY, RED, GREEN = "#0072B2", "#E69F00", "#999999", "#D55E00", "#009E73"
@@ -120,4 +120,38 @@ def load_chart(report: Report) -> bytes:
         axes.legend(frameon=False, loc="lower right")
         if not any(named) and not any(deputy):
             axes.set_xlim(0, 1)
+        return _svg(figure)
+
+
+def mdt_chart(report: Report) -> bytes:
+    """Days from referral to MDT outcome sent, one bar per outcome, the letter's 14 days
+    marked (bars past it drawn in red and hatched)."""
+    with matplotlib.rc_context(RC):
+        cases = report.mdt_cases
+        figure = Figure(figsize=(7.5, max(2.2, 0.32 * len(cases) + 1.2)))
+        if not cases:
+            return _empty(figure, "No MDT outcomes in this period")
+        axes = figure.subplots()
+        letter = LETTER.days
+        days = [c.to_outcome / 86400 for c in cases]
+        y = list(range(len(cases)))[::-1]
+        late = [d > letter for d in days]
+        bars = axes.barh(
+            y,
+            days,
+            color=[RED if over else BLUE for over in late],
+            edgecolor="black",
+            linewidth=0.5,
+        )
+        for bar, over in zip(bars, late, strict=True):
+            if over:
+                bar.set_hatch("//")
+        axes.bar_label(bars, labels=[f"{d:.1f} d" for d in days], padding=2)
+        axes.set_yticks(y, [f"C-{c.case_id} ({c.meeting.strftime('%d %b')})" for c in cases])
+        axes.axvline(letter, color=RED, linestyle="--", linewidth=1.2)
+        top = max([*days, letter]) * 1.15
+        axes.text(letter, len(cases) - 0.4, " two-week letter", color=RED, va="bottom")
+        axes.set_xlim(0, top)
+        axes.set_ylim(-0.6, len(cases))
+        axes.set_xlabel("Days from referral to MDT outcome sent")
         return _svg(figure)

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.file_words import human_size
-from services.reports import ALL_CENTRES, LETTER, OTHER_CENTRE, ClinicianLoad, Report
+from services.mdt import OUTCOMES
+from services.reports import ALL_CENTRES, LETTER, OTHER_CENTRE, ClinicianLoad, MdtDay, Report
 
 TUMOUR_LABELS = {"bone": "Bone", "soft_tissue": "Soft tissue", "not_sure": "Not sure"}
 URGENCY_LABELS = {"urgent": "Urgent", "routine": "Routine"}
@@ -323,6 +324,150 @@ ATTACHMENTS_NOTE = (
 )
 UNREACHABLE_TITLE = "People who cannot be reached (blocked the bot)"
 
+# --- the MDT ---------------------------------------------------------------------------
+
+# Short headings of the outcome categories (columns of the by-centre table); the full
+# words are the rows of the by-category table.
+OUTCOME_HEADINGS = {
+    "biopsy_centre": "Biopsy (centre)",
+    "imaging_local": "Imaging (local)",
+    "surgery_centre": "Surgery (centre)",
+    "oncology": "Oncology",
+    "not_sarcoma": "Not sarcoma",
+    "discuss_again": "Discuss again",
+}
+ALL_MEETINGS = "total"
+
+
+def _days(value: float | None) -> int | float | None:
+    """Days to one decimal (a whole number without one)."""
+    if value is None:
+        return None
+    rounded = round(value, 1)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _show_days(value: float | None) -> str:
+    days = _days(value)
+    return NONE if days is None else f"{days} d"
+
+
+def _mdt_meetings(report: Report) -> list[tuple[str, str, Any]]:
+    rows: list[tuple[str, str, Any]] = [
+        (m.day.isoformat(), m.day.isoformat() + (" (cancelled)" if m.cancelled else ""), m)
+        for m in report.mdt_meetings
+    ]
+    if rows:
+        meetings = report.mdt_meetings
+        total = MdtDay(
+            report.until,
+            False,
+            sum(m.listed for m in meetings),
+            sum(m.decided for m in meetings),
+            sum(m.rolled for m in meetings),
+            sum(m.rolled_then_decided for m in meetings),
+        )
+        rows.append((ALL_MEETINGS, "All meetings", total))
+    return rows
+
+
+def _mdt_days(report: Report) -> list[tuple[str, str, Any]]:
+    return [
+        ("to_discussion", "Referral to MDT discussion", report.mdt_to_discussion),
+        ("to_outcome_sent", "Referral to outcome sent", report.mdt_to_outcome),
+    ]
+
+
+def _mdt_outcomes(report: Report) -> list[tuple[str, str, Any]]:
+    return [(key, OUTCOMES.get(key, key), n) for key, n in report.mdt_outcomes]
+
+
+def _mdt_by_centre(report: Report) -> list[tuple[str, str, Any]]:
+    names = {**report.centres, ALL_CENTRES: "All centres"}
+    return [(c.centre, names.get(c.centre, c.centre), c) for c in report.mdt_outcomes_by_centre]
+
+
+def _outcome_of(key: str) -> Callable[[Any], int]:
+    return lambda c: c.by_outcome.get(key, 0)
+
+
+MDT_MEETING_COLUMNS = [
+    Column("Listed", "listed", attrgetter("listed")),
+    Column("Outcomes", "outcomes", attrgetter("decided")),
+    Column("Rolled over", "rolled", attrgetter("rolled")),
+]
+MDT_DAYS_COLUMNS = [
+    Column("Outcomes", "count", attrgetter("count")),
+    Column("Median", "median_days", attrgetter("median"), _days, _show_days),
+    Column("90th percentile", "p90_days", attrgetter("p90"), _days, _show_days),
+    Column("Two-week letter", "letter_days", lambda _: LETTER.days, show=_show_days),
+    Column("Within 14 days", "within_14_days", attrgetter("within_letter")),
+    Column("Beyond 14 days", "beyond_14_days", attrgetter("beyond_letter")),
+]
+MDT_CENTRE_COLUMNS = [
+    *(Column(OUTCOME_HEADINGS.get(k, k), k, _outcome_of(k)) for k in OUTCOMES),
+    Column("Total", "total", attrgetter("total")),
+]
+MDT_MEETINGS_NOTE = (
+    "MDT meetings dated in the period. Listed: cases on the meeting's list, not taken "
+    "off; a case rolled over counts at each meeting (rolled at the first, an outcome "
+    "where decided)."
+)
+MDT_DAYS_NOTE = (
+    "Over the outcomes recorded at the period's meetings. Discussion: from the day of "
+    "referral to the meeting date; outcome sent: to the outcome being recorded, when it "
+    "goes to the referrer. Against the two-week dictated letter (14 days): within "
+    "includes day 14. Median and 90th percentile by the nearest-rank method."
+)
+MDT_CENTRE_NOTE = "Outcomes recorded at the period's meetings, by the referring centre of the case."
+MDT_ROLLOVERS_NOTE = (
+    "Cases with no outcome on the meeting day (or whose meeting was cancelled) moved to "
+    "the next meeting; then decided: an outcome at the meeting they moved to."
+)
+MDT_TABLES = [
+    TableSpec(
+        "mdt_meetings",
+        "MDT: cases discussed per meeting",
+        MDT_MEETING_COLUMNS,
+        _mdt_meetings,
+        note=MDT_MEETINGS_NOTE,
+        label_heading="Meeting",
+    ),
+    TableSpec(
+        "mdt_days",
+        "MDT: days from referral to discussion and to outcome sent, against the two-week letter",
+        MDT_DAYS_COLUMNS,
+        _mdt_days,
+        note=MDT_DAYS_NOTE,
+    ),
+    TableSpec(
+        "mdt_outcomes",
+        "MDT outcomes by category",
+        [Column("Outcomes", "count")],
+        _mdt_outcomes,
+        label_heading="Outcome",
+    ),
+    TableSpec(
+        "mdt_outcomes_by_centre",
+        "MDT outcomes by referring centre",
+        MDT_CENTRE_COLUMNS,
+        _mdt_by_centre,
+        note=MDT_CENTRE_NOTE,
+        label_heading="Centre",
+    ),
+    TableSpec(
+        "mdt_rollovers",
+        "MDT roll-overs by meeting",
+        [
+            Column("Rolled over", "rolled", attrgetter("rolled")),
+            Column("Then decided", "then_decided", attrgetter("rolled_then_decided")),
+        ],
+        _mdt_meetings,
+        note=MDT_ROLLOVERS_NOTE,
+        label_heading="Meeting",
+    ),
+]
+
 # Every table of the report, in reading order.
 TABLES: list[TableSpec] = [
     TableSpec("summary", "Summary of the period", NUMBER, _fields("summary")),
@@ -404,6 +549,7 @@ TABLES: list[TableSpec] = [
         _weeks,
         label_heading="Week of",
     ),
+    *MDT_TABLES,
 ]
 
 
@@ -541,6 +687,11 @@ def render_html(report: Report) -> str:
         ),
         ("chart-weekly", "Cases and queries per week", charts.weekly_chart(report)),
         ("chart-load", "Open cases per clinician", charts.load_chart(report)),
+        (
+            "chart-mdt",
+            "MDT: days from referral to outcome sent, per case, against the two-week letter",
+            charts.mdt_chart(report),
+        ),
     ]
     images = "".join(
         f"<figure id='{fid}'><img alt='{_e(caption)}' src='data:image/svg+xml;base64,"

@@ -24,6 +24,15 @@ Definitions (the report's footnotes say the same):
 - Reminders are the patients' appointment reminders due in the period.
 - Attachments count the files added to cases in the period, by the referring centre of
   the case and by type, purged ones included (the purge keeps a file's type and size).
+- The MDT figures are over the meetings whose date (local) is in the period. Listed: a
+  meeting's listings not taken off (removed); a case that rolled over counts at each
+  meeting it was listed for, as rolled at the first and where decided at the next.
+  Days to discussion run from the local date of the referral (the case opened) to the
+  date of the meeting that gave the outcome; days to the outcome sent, from the referral
+  to the moment the outcome was recorded (it goes to the referrer in the same
+  transaction). Both against the two-week letter they replace: within 14 days
+  (inclusive) beat it. Outcomes count by category and by the referring centre of the
+  case, centres as in the other tables.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
+from services.mdt import OUTCOMES
 from storage.models import ATTACHMENT_KINDS, Person, Role
 from storage.reports import ReportRepository, Window
 from storage.uow import UnitOfWork
@@ -173,6 +183,53 @@ class Reminders:
 
 
 @dataclass(frozen=True)
+class MdtDay:
+    """One MDT meeting date of the period."""
+
+    day: date
+    cancelled: bool
+    listed: int  # listings not removed
+    decided: int  # outcomes recorded
+    rolled: int  # rolled over to a later meeting
+    rolled_then_decided: int  # of those, decided at the meeting they rolled to
+
+
+@dataclass(frozen=True)
+class MdtCase:
+    """One outcome recorded at a meeting of the period."""
+
+    case_id: int
+    centre: str  # centre id, or OTHER_CENTRE
+    meeting: date
+    outcome: str  # a key of services.mdt.OUTCOMES
+    to_discussion: int  # days, referral's local date to the meeting date
+    to_outcome: int  # seconds, referral to outcome recorded (and sent)
+
+
+@dataclass(frozen=True)
+class DayTiming:
+    """Days from referral over the period's MDT outcomes, against the 14-day letter."""
+
+    count: int
+    median: float | None  # days
+    p90: float | None
+    within_letter: int  # 14 days or fewer
+    beyond_letter: int
+
+
+@dataclass(frozen=True)
+class MdtCentreOutcomes:
+    """The period's MDT outcomes of one referring centre's cases (or all: ALL_CENTRES)."""
+
+    centre: str  # centre id, OTHER_CENTRE or ALL_CENTRES
+    by_outcome: dict[str, int]  # every category, in OUTCOMES order
+    total: int
+
+
+NO_DAYS = DayTiming(0, None, None, 0, 0)
+
+
+@dataclass(frozen=True)
 class Report:
     generated_at: datetime
     timezone: str
@@ -214,6 +271,15 @@ class Report:
     # Every centre of by_centre (plus OTHER_CENTRE when only a file needs it), then the
     # ALL_CENTRES total; empty when there are no centres and no files.
     attachments_by_centre: list[AttachmentCount] = field(default_factory=list)
+    # The MDT meetings dated in the period, each decided listing of them, days from
+    # referral to discussion and to outcome sent, and outcomes by category (OUTCOMES
+    # order) and by centre (as attachments_by_centre).
+    mdt_meetings: list[MdtDay] = field(default_factory=list)
+    mdt_cases: list[MdtCase] = field(default_factory=list)
+    mdt_to_discussion: DayTiming = NO_DAYS
+    mdt_to_outcome: DayTiming = NO_DAYS
+    mdt_outcomes: list[tuple[str, int]] = field(default_factory=list)
+    mdt_outcomes_by_centre: list[MdtCentreOutcomes] = field(default_factory=list)
 
 
 def _timing(seconds: list[float], not_done: int, not_done_past_letter: int) -> Timing:
@@ -393,6 +459,7 @@ async def build_report(
             unanswered,
         ),
         **await _contacts(repo),
+        **await _mdt(repo, span, tz, [b.key for b in volume["by_centre"]]),
     )
 
 
@@ -500,6 +567,77 @@ def _first_response_by(
     return {
         "first_response_by_centre": [CentreTiming(k, t) for k, t in by_centre],
         "first_response_by_clinician": [ClinicianTiming(k, t) for k, t in by_clinician],
+    }
+
+
+def _day_timing(values: Sequence[float], letter: float) -> DayTiming:
+    """Median, 90th percentile (nearest rank) and the letter's count of `values`, which
+    are in the unit of `letter` (the 14 days as days or as seconds); percentiles in days."""
+    within = sum(1 for v in values if v <= letter)
+    scale = letter / LETTER.days
+    median, p90 = percentile(values, 50), percentile(values, 90)
+    return DayTiming(
+        count=len(values),
+        median=None if median is None else median / scale,
+        p90=None if p90 is None else p90 / scale,
+        within_letter=within,
+        beyond_letter=len(values) - within,
+    )
+
+
+def _mdt_by_centre(keys: Sequence[str], cases: Sequence[MdtCase]) -> list[MdtCentreOutcomes]:
+    """Outcomes per centre (in the order of `keys`, others after) and category, then all."""
+    categories = [*OUTCOMES, *sorted({c.outcome for c in cases} - set(OUTCOMES))]
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for c in cases:
+        for key in (c.centre, ALL_CENTRES):
+            counts[key][c.outcome] += 1
+    ordered = [*keys, *sorted(set(counts) - {*keys, ALL_CENTRES})]
+    if not ordered:
+        return []
+    return [
+        MdtCentreOutcomes(
+            key,
+            {o: counts.get(key, {}).get(o, 0) for o in categories},
+            sum(counts.get(key, {}).values()),
+        )
+        for key in [*ordered, ALL_CENTRES]
+    ]
+
+
+async def _mdt(
+    repo: ReportRepository, span: Period, tz: ZoneInfo, centre_keys: Sequence[str]
+) -> dict[str, Any]:
+    """The MDT meetings dated in the period: listings, outcomes, roll-overs, days taken."""
+    rolled = await repo.mdt_rolled(span.since, span.until)
+    meetings = [
+        MdtDay(day, cancelled, listed, decided, n, rolled.get(day, (n, 0))[1])
+        for day, cancelled, listed, decided, n in await repo.mdt_meetings(span.since, span.until)
+    ]
+    cases = [
+        MdtCase(
+            case_id,
+            centre or OTHER_CENTRE,
+            day,
+            outcome,
+            (day - datetime.fromtimestamp(referred, tz).date()).days,
+            round(decided - referred),
+        )
+        for case_id, centre, outcome, day, referred, decided in await repo.mdt_outcomes(
+            span.since, span.until
+        )
+    ]
+    by_outcome: dict[str, int] = defaultdict(int)
+    for c in cases:
+        by_outcome[c.outcome] += 1
+    categories = [*OUTCOMES, *sorted(set(by_outcome) - set(OUTCOMES))]
+    return {
+        "mdt_meetings": meetings,
+        "mdt_cases": cases,
+        "mdt_to_discussion": _day_timing([c.to_discussion for c in cases], LETTER.days),
+        "mdt_to_outcome": _day_timing([c.to_outcome for c in cases], LETTER.total_seconds()),
+        "mdt_outcomes": [(o, by_outcome.get(o, 0)) for o in categories],
+        "mdt_outcomes_by_centre": _mdt_by_centre(centre_keys, cases),
     }
 
 

@@ -17,6 +17,9 @@ from storage.models import (
     Appointment,
     Case,
     Centre,
+    Clinic,
+    MdtListing,
+    MdtMeeting,
     Person,
     PersonStatus,
     Query,
@@ -24,7 +27,7 @@ from storage.models import (
     Reminder,
     Role,
 )
-from storage.uow import Database
+from storage.uow import Database, UnitOfWork
 
 SINCE, UNTIL = date(2026, 11, 2), date(2026, 11, 15)
 REPORT_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -263,9 +266,100 @@ async def build(db: Database, admin_tg: int | None = None) -> Ids:
             )
         patient.reachable, patient.unreachable_since = False, at(10, 9)
         r2.reachable, r2.unreachable_since = False, at(10, 9)
+        await _mdt(uow, (c1, c2, c3, c4, c6), jones, patel, bone, admin)
         ids = Ids(jones.id, patel.id, bone.id, admin.id, r1.id, r2.id, r3.id, r5.id)
         await uow.commit()
     return ids
+
+
+async def _mdt(
+    uow: UnitOfWork,
+    cases: tuple[Case, ...],
+    jones: Person,
+    patel: Person,
+    bone: Person,
+    admin: Person,
+) -> None:
+    """The Monday MDT (13:00, GMT in November), rows as the services leave them:
+
+    - 2 Nov (the period's first day): C-1 listed, no outcome, rolled to 9 Nov; C-2
+      decided 2 Nov 15:00, biopsy at the centre.
+    - 9 Nov: C-1 (rolled from 2 Nov) decided 9 Nov 14:00, surgery at the centre; C-3
+      decided the next morning, 10 Nov 09:00, imaging locally; C-2 listed again and
+      taken off (removed: not counted).
+    - 16 Nov (the day after the period): C-4 decided, oncology; C-6 rolled to 23 Nov.
+    """
+    c1, c2, c3, c4, c6 = cases
+    session = uow._session
+    session.add(
+        Clinic(
+            id="mdt-monday",
+            kind="mdt",
+            name="Sarcoma MDT",
+            weekday=0,
+            time="13:00",
+            location="Seminar room",
+            cutoff_weekday=3,
+            cutoff_time="17:00",
+        )
+    )
+    await uow.flush()
+    meetings = {}
+    for day, month, cutoff, cutoff_month, closed in [
+        (2, 11, 29, 10, True),
+        (9, 11, 5, 11, True),
+        (16, 11, 12, 11, True),
+        (23, 11, 19, 11, False),
+    ]:
+        meeting = MdtMeeting(
+            clinic_id="mdt-monday",
+            meeting_date=date(2026, month, day),
+            starts_at=at(day, 13, month=month),
+            cutoff_at=at(cutoff, 17, month=cutoff_month),
+            agenda_sent_at=at(cutoff, 17, month=cutoff_month),
+            closed_at=at(day + 1, 0, month=month) if closed else None,
+        )
+        session.add(meeting)
+        meetings[day] = meeting
+    await uow.flush()
+
+    def listing(
+        case: Case, day: int, status: str, by: Person, created: datetime, **kw: object
+    ) -> MdtListing:
+        row = MdtListing(
+            case_id=case.id,
+            meeting_id=meetings[day].id,
+            status=status,
+            listed_by_id=by.id,
+            presenting_id=by.id,
+            created_at=created,
+            **kw,
+        )
+        row.question = f"C-{case.id}: what next?"
+        session.add(row)
+        return row
+
+    def decided(outcome: str, by: Person, when: datetime) -> dict[str, object]:
+        return {"outcome": outcome, "outcome_by_id": by.id, "outcome_at": when}
+
+    c1_first = listing(c1, 2, "rolled", jones, at(29, 9, month=10))
+    listing(c2, 2, "decided", patel, at(2, 9, 30), **decided("biopsy_centre", patel, at(2, 15)))
+    c6_first = listing(c6, 16, "rolled", bone, at(13, 11))
+    await uow.flush()
+    listing(
+        c1,
+        9,
+        "decided",
+        jones,
+        at(3, 0),
+        rolled_from_id=c1_first.id,
+        **decided("surgery_centre", jones, at(9, 14)),
+    )
+    listing(c3, 9, "decided", bone, at(4, 12), **decided("imaging_local", bone, at(10, 9)))
+    listing(c2, 9, "removed", admin, at(3, 9), removed_at=at(6, 10))
+    listing(c4, 16, "decided", patel, at(11, 9), **decided("oncology", patel, at(16, 14)))
+    listing(c6, 23, "listed", bone, at(17, 0), rolled_from_id=c6_first.id)
+    await uow.flush()
 
 
 def expected(ids: Ids) -> dict[tuple[str, str, str], str]:
@@ -394,4 +488,63 @@ def expected(ids: Ids) -> dict[tuple[str, str, str], str]:
     for week, (cases, queries) in {"2026-11-02": (2, 5), "2026-11-09": (3, 4)}.items():
         figures[("weekly", week, "cases")] = cases
         figures[("weekly", week, "queries")] = queries
+    _expected_mdt(figures)
     return {key: str(value) for key, value in figures.items()}
+
+
+def _expected_mdt(figures: dict[tuple[str, str, str], object]) -> None:
+    """The MDT figures of the period 2 to 15 November, by hand.
+
+    Meetings dated in the period: 2 Nov (its first day) and 9 Nov; 16 Nov is the day
+    after it and does not count. Listed (not removed): 2 Nov C-1 (rolled) and C-2
+    (decided); 9 Nov C-1 (decided, rolled from 2 Nov) and C-3 (decided); C-2's second
+    listing of 9 Nov was removed.
+
+    Outcomes (referral, GMT -> meeting date, outcome recorded = sent):
+      C-2 rbh   2 Nov 09:00 -> 2 Nov   0 d;  2 Nov 15:00   6 h        =    21,600 s
+      C-3 gwh   3 Nov 10:00 -> 9 Nov   6 d;  10 Nov 09:00  6 d 23 h   =   601,200 s
+      C-1 rbh  26 Oct 10:00 -> 9 Nov  14 d;  9 Nov 14:00   14 d 4 h   = 1,224,000 s
+    Nearest rank of 3: median the 2nd, 90th percentile the 3rd.
+      discussion: 0, 6, 14 -> median 6, p90 14; all three within 14 days (day 14 counts)
+      outcome sent: 0.25, 6.96, 14.17 d -> median 7 d, p90 14.2 d (one decimal); within
+      2, beyond 1 (C-1, whose discussion was on day 14 but outcome sent after it).
+    """
+    for day, values in {
+        "2026-11-02": (2, 1, 1, 1),
+        "2026-11-09": (2, 2, 0, 0),
+        "total": (4, 3, 1, 1),
+    }.items():
+        listed, outcomes, rolled, then_decided = values
+        figures[("mdt_meetings", day, "listed")] = listed
+        figures[("mdt_meetings", day, "outcomes")] = outcomes
+        figures[("mdt_meetings", day, "rolled")] = rolled
+        figures[("mdt_rollovers", day, "rolled")] = rolled
+        figures[("mdt_rollovers", day, "then_decided")] = then_decided
+    metrics = ("count", "median_days", "p90_days", "letter_days", "within_14_days")
+    for row, values in {
+        "to_discussion": (3, 6, 14, 14, 3, 0),
+        "to_outcome_sent": (3, 7, 14.2, 14, 2, 1),
+    }.items():
+        for metric, value in zip((*metrics, "beyond_14_days"), values, strict=True):
+            figures[("mdt_days", row, metric)] = value
+    categories = (
+        "biopsy_centre",
+        "imaging_local",
+        "surgery_centre",
+        "oncology",
+        "not_sarcoma",
+        "discuss_again",
+    )
+    for category, n in zip(categories, (1, 1, 1, 0, 0, 0), strict=True):
+        figures[("mdt_outcomes", category, "count")] = n
+    # By the referring centre of the case: C-2 and C-1 Royal Berkshire, C-3 Great
+    # Western; the "Other" row is there because C-6 (no centre) was opened in the period.
+    for centre, counts in {
+        "gwh": (0, 1, 0, 0, 0, 0),
+        "rbh": (1, 0, 1, 0, 0, 0),
+        "__other__": (0, 0, 0, 0, 0, 0),
+        "__all__": (1, 1, 1, 0, 0, 0),
+    }.items():
+        for category, n in zip(categories, counts, strict=True):
+            figures[("mdt_outcomes_by_centre", centre, category)] = n
+        figures[("mdt_outcomes_by_centre", centre, "total")] = sum(counts)

@@ -91,17 +91,22 @@ async def test_report_renders_its_charts_offline_in_chromium(tmp_path: Path, emp
                 "Array.from(document.images).map(i => [i.complete, i.naturalWidth,"
                 " i.naturalHeight, i.getBoundingClientRect().width])"
             )
-            assert len(images) == 3
+            assert len(images) == 4
             if not empty:
                 # First-response times by centre and by clinician, as a reader sees them.
                 cell = page.locator("[data-key='first_response_by_centre|rbh|p90_seconds']")
                 assert await cell.is_visible() and await cell.inner_text() == "14 d 1 h"
                 rows = page.locator("#first_response_by_clinician tbody tr")
                 assert await rows.count() == 3 and await rows.first.is_visible()
+                # The MDT: days to outcome sent against the two-week letter.
+                cell = page.locator("[data-key='mdt_days|to_outcome_sent|p90_days']")
+                assert await cell.is_visible() and await cell.inner_text() == "14.2 d"
+                meetings = page.locator("#mdt_meetings tbody tr")
+                assert await meetings.count() == 3  # two meetings and the total
             for complete, width, height, shown in images:
                 assert complete and width > 100 and height > 50 and shown > 100, images
             shots = []
-            for figure in ("chart-response", "chart-weekly", "chart-load"):
+            for figure in ("chart-response", "chart-weekly", "chart-load", "chart-mdt"):
                 shot = await page.locator(f"#{figure} img").screenshot()
                 shots.append(shot)
             SCREENSHOTS.mkdir(exist_ok=True)

@@ -81,13 +81,20 @@ def test_report_in_each_format(tmp_path: Path, env: dict[str, str]) -> None:
         ("attachments_by_centre", "rbh", "pdf"),
         ("attachments_by_centre", "__all__", "total"),
         ("attachments_by_centre", "__all__", "bytes"),
+        # The MDT: meetings, days against the letter, outcomes by centre, roll-overs.
+        ("mdt_meetings", "total", "listed"),
+        ("mdt_days", "to_outcome_sent", "p90_days"),
+        ("mdt_days", "to_discussion", "within_14_days"),
+        ("mdt_outcomes", "surgery_centre", "count"),
+        ("mdt_outcomes_by_centre", "rbh", "total"),
+        ("mdt_rollovers", "2026-11-02", "then_decided"),
     ]:
         assert figures[key] == expected[key], key
 
     html = cli("report", *PERIOD, "--format", "html", "--out", "r.html", cwd=tmp_path, **env)
     assert html.returncode == 0, html.stderr
     page = (tmp_path / "r.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/svg+xml") == 3
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/svg+xml") == 4
     assert "Time to first response by referring centre</h2>" in page
     assert (
         f"data-key='first_response_by_clinician|person:{ids.patel}|p90_seconds'"
@@ -99,6 +106,7 @@ def test_report_in_each_format(tmp_path: Path, env: dict[str, str]) -> None:
     squeezed = [" ".join(line.split()) for line in text.stdout.splitlines()]
     assert "Time to first response by clinician" in squeezed
     assert "All centres 3 2 2 7 1.1 MB" in squeezed
+    assert "Referral to outcome sent 3 7 d 14.2 d 14 d 2 1" in squeezed
     # Answered, median, 90th percentile (the rest depends on the day the test runs).
     assert any(line.startswith("Dr Raj Patel 4 1 h 00 min 14 d 1 h ") for line in squeezed)
     assert any(

@@ -17,7 +17,7 @@ from services import queries as query_svc
 from services.cases import CaseDraft
 from services.report_render import render
 from services.reports import PeriodError, build_report, percentile, period
-from storage.models import Role
+from storage.models import Clinic, MdtMeeting, Role
 from storage.uow import Database
 from tests import report_data as data
 
@@ -77,7 +77,7 @@ async def test_every_figure_of_a_known_dataset_in_all_three_formats(db: Database
     figures, urls = html_figures(page)
     assert figures == {k: v for k, v in expected.items() if k[0] != "report"}
     assert all(u.startswith("data:image/svg+xml;base64,") for u in urls), urls
-    assert len(urls) == 3
+    assert len(urls) == 4
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "@media print" in page and "2026-11-02 to 2026-11-15" in page
 
@@ -233,6 +233,103 @@ async def test_first_response_by_centre_and_by_clinician_worked_by_hand(db: Data
     ]
 
 
+async def test_mdt_figures_worked_by_hand(db: Database) -> None:
+    await data.build(db)
+    report = await _report(db, since=data.SINCE, until=data.UNTIL)
+    text = render(report, "text")
+    assert _text_table(text, "MDT: cases discussed per meeting")[:3] == [
+        "2026-11-02 2 1 1",  # C-1 (rolled) and C-2 (decided)
+        "2026-11-09 2 2 0",  # C-1 (decided) and C-3; C-2's removed listing not counted
+        "All meetings 4 3 1",
+    ]
+    days_title = (
+        "MDT: days from referral to discussion and to outcome sent, against the two-week letter"
+    )
+    assert _text_table(text, days_title)[:2] == [
+        "Referral to MDT discussion 3 6 d 14 d 14 d 3 0",
+        "Referral to outcome sent 3 7 d 14.2 d 14 d 2 1",
+    ]
+    assert _text_table(text, "MDT outcomes by category") == [
+        "Biopsy at the sarcoma centre 1",
+        "Further imaging locally 1",
+        "Surgery at the sarcoma centre 1",
+        "Oncology referral 0",
+        "Not sarcoma: manage locally 0",
+        "Discuss again at a later MDT 0",
+    ]
+    assert _text_table(text, "MDT outcomes by referring centre")[:4] == [
+        "Great Western Hospital 0 1 0 0 0 0 1",
+        "Royal Berkshire Hospital 1 0 1 0 0 0 2",
+        "Other (not in the directory) 0 0 0 0 0 0 0",
+        "All centres 1 1 1 0 0 0 3",
+    ]
+    assert _text_table(text, "MDT roll-overs by meeting")[:3] == [
+        "2026-11-02 1 1",
+        "2026-11-09 0 0",
+        "All meetings 1 1",
+    ]
+    page = render(report, "html")
+    assert "data-key='mdt_days|to_outcome_sent|p90_days' data-value='14.2'>14.2 d</td>" in page
+    assert "data-key='mdt_days|to_discussion|letter_days' data-value='14'>14 d</td>" in page
+    assert "<figure id='chart-mdt'>" in page
+    # Per case, by meeting date: C-2, then C-1 and C-3 of 9 November.
+    assert [(c.case_id, c.to_discussion, c.to_outcome) for c in report.mdt_cases] == [
+        (2, 0, 21_600),
+        (1, 14, 1_224_000),
+        (3, 6, 601_200),
+    ]
+
+    # To 20 November: the meeting of 16 November counts too (C-4 decided, oncology;
+    # C-6 rolled to 23 November, not yet decided); 23 November is after it.
+    figures = csv_figures(render(await _report(db), "csv"))
+    mdt = {(s, r, m): v for (s, r, m), v in figures.items() if s.startswith("mdt_")}
+    assert [r for (s, r, m) in mdt if s == "mdt_meetings" and m == "listed"] == [
+        "2026-11-02",
+        "2026-11-09",
+        "2026-11-16",
+        "total",
+    ]
+    assert mdt[("mdt_meetings", "2026-11-16", "listed")] == "2"
+    assert mdt[("mdt_meetings", "total", "outcomes")] == "4"
+    assert mdt[("mdt_rollovers", "total", "rolled")] == "2"
+    assert mdt[("mdt_rollovers", "2026-11-16", "then_decided")] == "0"
+    assert mdt[("mdt_outcomes", "oncology", "count")] == "1"
+    assert mdt[("mdt_outcomes_by_centre", "gwh", "oncology")] == "1"
+    # C-4: 10 Nov -> 16 Nov, 6 days; the discussion days 0, 6, 6, 14: median 6, p90 14.
+    assert mdt[("mdt_days", "to_discussion", "count")] == "4"
+    assert mdt[("mdt_days", "to_discussion", "median_days")] == "6"
+    assert mdt[("mdt_days", "to_discussion", "p90_days")] == "14"
+
+
+async def test_a_cancelled_mdt_with_nothing_listed_still_has_its_row(db: Database) -> None:
+    await data.build(db)
+    async with db.uow() as uow:
+        uow._session.add(
+            Clinic(id="mdt-wed", kind="mdt", name="Extra MDT", weekday=2, time="13:00",
+                   location="Room 2", cutoff_weekday=1, cutoff_time="17:00")
+        )  # fmt: skip
+        await uow.flush()
+        uow._session.add(
+            MdtMeeting(
+                clinic_id="mdt-wed",
+                meeting_date=date(2026, 11, 11),
+                starts_at=data.at(11, 13),
+                cutoff_at=data.at(10, 17),
+                cancelled_at=data.at(9, 9),
+            )
+        )
+        await uow.commit()
+    report = await _report(db, since=data.SINCE, until=data.UNTIL)
+    text = render(report, "text")
+    assert _text_table(text, "MDT: cases discussed per meeting")[:4] == [
+        "2026-11-02 2 1 1",
+        "2026-11-09 2 2 0",
+        "2026-11-11 (cancelled) 0 0 0",
+        "All meetings 4 3 1",
+    ]
+    assert _text_table(text, "MDT roll-overs by meeting")[2] == "2026-11-11 (cancelled) 0 0"
+
+
 async def test_first_response_of_queries_held_by_nobody_has_its_own_row(db: Database) -> None:
     ids = await data.build(db)
     async with db.uow() as uow:
@@ -335,13 +432,19 @@ async def test_an_empty_database_gives_a_sensible_report(db: Database) -> None:
             "first_response_by_centre",
             _BY_CLINICIAN,
             "attachments_by_centre",
+            "mdt_meetings",
+            "mdt_rollovers",
+            "mdt_outcomes_by_centre",
         )
         for k in figures
     )
+    assert figures[("mdt_days", "to_outcome_sent", "median_days")] == ""
+    assert figures[("mdt_days", "to_outcome_sent", "count")] == "0"
+    assert figures[("mdt_outcomes", "discuss_again", "count")] == "0"
     text = render(report, "text")
     assert "Median" in text and "–" in text and "(none)" in text
     page = render(report, "html")
-    assert "None</td>" in page and page.count("data:image/svg+xml;base64,") == 3
+    assert "None</td>" in page and page.count("data:image/svg+xml;base64,") == 4
     everything = render(await _report(db), "text")
     assert "Period: the first record to 2026-11-20" in everything
 
