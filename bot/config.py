@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     REMINDER_SWEEP_SECONDS: float = Field(default=30.0, gt=0)
     ESCALATION_SWEEP_SECONDS: float = Field(default=60.0, gt=0)
     AUDIT_HEAD_MINUTES: float = Field(default=15.0, gt=0)
+    # MDT: agendas at the cut-off, roll-overs after a meeting day, next-morning reminders.
+    MDT_SWEEP_SECONDS: float = Field(default=60.0, gt=0)
     # The nightly purge: due daily at PURGE_AT (service time); every PURGE_CHECK_SECONDS
     # a process checks whether the latest PURGE_AT has passed without a purge since.
     PURGE_AT: Annotated[time, NoDecode] = time(3, 30)

@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.config import Settings
 from core.clock import Clock
 from handlers.base import frames_only
-from handlers.jobs import dispatch_reminders, expire_conversations, run_escalations
+from handlers.jobs import dispatch_reminders, expire_conversations, run_escalations, run_mdt
 from services.retention import PurgeResult, Skipped, last_purge, purge_once
 from storage.uow import Database
 
@@ -96,6 +96,10 @@ async def _escalations(runtime: JobRuntime) -> int:
     return await run_escalations(runtime.resources, runtime.settings.ACK_SLA)
 
 
+async def _mdt(runtime: JobRuntime) -> int:
+    return await run_mdt(runtime.resources)
+
+
 async def log_audit_head(db: Database) -> tuple[int, str] | None:
     """Write the audit chain's head to the log (kept apart from the database)."""
     async with db.uow() as uow:
@@ -123,6 +127,7 @@ JOBS: tuple[Job, ...] = (
     ),
     Job("reminders", lambda s: s.REMINDER_SWEEP_SECONDS, _reminders, sweep=True, at_start=True),
     Job("escalations", lambda s: s.ESCALATION_SWEEP_SECONDS, _escalations, sweep=True),
+    Job("mdt", lambda s: s.MDT_SWEEP_SECONDS, _mdt, sweep=True, at_start=True),
     Job("audit-head", lambda s: s.AUDIT_HEAD_MINUTES * 60, _audit_head, at_start=True),
     Job("retention-purge", lambda s: s.PURGE_CHECK_SECONDS, _nightly_purge),
 )

@@ -14,8 +14,9 @@ from handlers import attachments_texts as AT
 from handlers import cases_texts, referral_texts, registration_texts
 from handlers.attachments import file_caption
 from handlers.base import Turn, for_roles, has_role, message_to, run_turn
+from handlers.mdt import discuss_button
 from handlers.shared import contact_suffix, role_name, say_list, show_date, tell_clinicians
-from services import attachments, cases, patient_checks, viewing
+from services import attachments, cases, mdt, patient_checks, viewing
 from services.file_words import describe_file
 from storage.models import Attachment, Case, Person, Role
 
@@ -31,8 +32,10 @@ async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             return
         await viewing.case_viewed(turn.uow, turn.person, case, turn.now)
         files = await attachments.files_of(turn.uow, case)
-        buttons = file_buttons(files) if attachments.may_receive(turn.person, case) else None
-        turn.say(await case_view(turn, case, files), buttons, protect=True, case_id=case.id)
+        buttons = file_buttons(files) if attachments.may_receive(turn.person, case) else []
+        if case.status == "open" and mdt.may_list(turn.person, case):
+            buttons.append([discuss_button(case)])
+        turn.say(await case_view(turn, case, files), buttons or None, protect=True, case_id=case.id)
 
     await run_turn(update, context, body)
 

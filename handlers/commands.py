@@ -34,6 +34,7 @@ from handlers import (
     common,
     erasure,
     followup,
+    mdt,
     patients,
     queries,
     queue,
@@ -141,6 +142,30 @@ COMMANDS: list[Command] = [
         shown([CLINICIAN], "Remind me: /followup C-12 14 note"),
     ),
     Command(
+        "mdt",
+        mdt.mdt_command,
+        {
+            CLINICIAN: "The next MDT's agenda: /mdt [YYYY-MM-DD]",
+            ADMIN: "The next MDT's agenda: /mdt [YYYY-MM-DD]",
+            LINK: "Your centre's cases at the next MDT: /mdt [YYYY-MM-DD]",
+        },
+    ),
+    Command(
+        "mdt_add",
+        mdt.mdt_add_command,
+        shown([CLINICIAN, ADMIN], "List a case for the MDT: /mdt_add C-12"),
+    ),
+    Command(
+        "mdt_remove",
+        mdt.mdt_remove_command,
+        shown([CLINICIAN, ADMIN], "Take a case off the MDT: /mdt_remove C-12 reason"),
+    ),
+    Command(
+        "mdt_outcome",
+        mdt.mdt_outcome_command,
+        shown([CLINICIAN, ADMIN], "Record the MDT's outcome: /mdt_outcome C-12"),
+    ),
+    Command(
         "stats",
         admin.stats_command,
         shown([ADMIN], "Figures for the governance meeting: /stats [from] [to]"),
@@ -172,6 +197,8 @@ BUTTONS: list[tuple[str, Handler]] = [
     (closing.CLOSE_BUTTON, closing.close_button),
     (erasure.ERASE_BUTTON, erasure.erase_button),
     (cases.RESEND_BUTTON, cases.resend_pressed),
+    (mdt.ADD_BUTTON, mdt.discuss_pressed),
+    (mdt.PDF_BUTTON, mdt.agenda_pdf_pressed),
 ]
 
 # Every conversation, by the name its saved state carries.
@@ -180,6 +207,8 @@ CONVERSATIONS: list[Conversation] = [
     registration.rejection,
     referral.referral,
     attachments.attaching,
+    mdt.listing,
+    mdt.outcome,
     queries.asking,
     queries.answering,
     appointments.booking,

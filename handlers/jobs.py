@@ -8,13 +8,15 @@ import logging
 from datetime import datetime, timedelta
 
 from delivery.sender import Button, Outgoing
-from delivery.text import render
-from handlers import queries_texts, referral_texts, texts
+from delivery.text import Html, render
+from handlers import mdt_texts, queries_texts, referral_texts, texts
 from handlers.appointments import reminder_text
 from handlers.base import Resources, message_to, protected
+from handlers.mdt import agenda_line, day_words
 from handlers.shared import holder_buttons
-from services import appointments, queries
+from services import appointments, mdt, queries
 from services.queries import Escalation
+from storage.models import Case, MdtListing, MdtMeeting, Role
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -150,3 +152,91 @@ async def expire_conversations(resources: Resources) -> int:
     if expired:
         resources.sender.wake()
     return expired
+
+
+async def run_mdt(resources: Resources) -> int:
+    """Scheduled: the agenda to the presenting clinicians and admins at each cut-off;
+    after a meeting day, what had no outcome rolls to the next meeting (the referrer is
+    told the new date); the next morning its presenting clinician is reminded."""
+    now, tz = resources.clock.now(), resources.timezone
+    done = 0
+    async with resources.db.uow() as uow:
+        for meeting in await mdt.agendas_due(uow, now):
+            done += await _agenda_at_cutoff(uow, resources, meeting, now)
+        for rolled in await mdt.close_finished_days(uow, now, tz):
+            done += 1
+            await _tell_rolled(uow, resources, rolled, now)
+        for listing, case in await mdt.rolled_reminders_due(uow, now):
+            done += 1
+            await _remind_rolled(uow, resources, listing, case, now)
+        await uow.commit()
+    if done:
+        resources.sender.wake()
+    return done
+
+
+async def _agenda_at_cutoff(
+    uow: UnitOfWork, resources: Resources, meeting: MdtMeeting, now: datetime
+) -> int:
+    """The agenda, once, to each presenting clinician and every admin."""
+    tz = resources.timezone
+    meeting.agenda_sent_at = now
+    items = await mdt.agenda(uow, meeting, now.astimezone(tz).date(), tz)
+    if not items:
+        return 0
+    when = day_words(meeting.meeting_date)
+    presenting = {i.presenting.id: i.presenting for i in items if i.presenting is not None}
+    admins = [a for a in await uow.people.by_role(Role.ADMIN) if a.status == "active"]
+    lines = [agenda_line(n, i) for n, i in enumerate(items, 1)]
+    body = Html("\n\n".join([render(mdt_texts.AGENDA_AT_CUTOFF, when=when), *lines]))
+    buttons = [[Button(mdt_texts.AGENDA_PDF, data=f"mdt:pdf:{meeting.meeting_date.isoformat()}")]]
+    for person in [*presenting.values(), *[a for a in admins if a.id not in presenting]]:
+        message = message_to(
+            person, body, buttons if person.role == Role.ADMIN else None, protect=True
+        )
+        if message is not None:
+            resources.sender.enqueue(uow, message, now)
+    log.info("MDT agenda of %s sent (%s cases)", meeting.meeting_date, len(items))
+    return 1
+
+
+async def _tell_rolled(
+    uow: UnitOfWork, resources: Resources, rolled: mdt.Rolled, now: datetime
+) -> None:
+    """The referrer and link clinicians hear the new date."""
+    old = await uow.mdt.meeting_by_id(rolled.old.meeting_id)
+    words = {
+        "ref": rolled.case.ref,
+        "old": day_words(old.meeting_date) if old else "?",
+        "when": day_words(rolled.meeting.day),
+    }
+    for person in await mdt.referrer_and_links(uow, rolled.case):
+        message = message_to(
+            person, render(mdt_texts.ROLLED_FOR_OTHERS, **words), case_id=rolled.case.id
+        )
+        if message is not None:
+            resources.sender.enqueue(uow, message, now)
+
+
+async def _remind_rolled(
+    uow: UnitOfWork, resources: Resources, listing: MdtListing, case: Case, now: datetime
+) -> None:
+    """The presenting clinician, the morning after: record the outcome if it was given."""
+    presenting = await uow.people.get(listing.presenting_id) if listing.presenting_id else None
+    old = await uow.mdt.listing(listing.rolled_from_id) if listing.rolled_from_id else None
+    old_meeting = await uow.mdt.meeting_by_id(old.meeting_id) if old else None
+    meeting = await uow.mdt.meeting_by_id(listing.meeting_id)
+    if presenting is None or meeting is None:
+        return
+    message = message_to(
+        presenting,
+        render(
+            mdt_texts.ROLLED_REMINDER,
+            ref=case.ref,
+            old=day_words(old_meeting.meeting_date) if old_meeting else "?",
+            when=day_words(meeting.meeting_date),
+        ),
+        case_id=case.id,
+    )
+    if message is not None:
+        resources.sender.enqueue(uow, message, now)

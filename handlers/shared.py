@@ -103,7 +103,12 @@ def holder_buttons(query: Query) -> list[list[Button]]:
             Button(queries_texts.PASS, data=f"q:pass:{query.id}"),
             Button(queries_texts.RESOLVE, data=f"q:res:{query.id}"),
         ],
+        # handlers/mdt.py answers it (the case, not the query, goes to the meeting).
+        [Button(DISCUSS_AT_MDT, data=f"mdt:add:{query.case_id}")],
     ]
+
+
+DISCUSS_AT_MDT = "Discuss at MDT"
 
 
 async def tell_clinicians(

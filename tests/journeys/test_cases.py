@@ -152,7 +152,13 @@ async def test_the_whole_journey(bot: Harness) -> None:
     assert "Q-1" in routed and "Dr Alice Jones" in routed
     question = jones.last()
     assert "Q-1" in question.plain and "biopsy locally" in question.plain
-    assert jones.buttons() == ["Acknowledge", "Reply", "Pass to deputy", "Resolve"]
+    assert jones.buttons() == [
+        "Acknowledge",
+        "Reply",
+        "Pass to deputy",
+        "Resolve",
+        "Discuss at MDT",
+    ]
     assert "biopsy locally" in khan.last().plain
 
     # A command sent as a Telegram reply runs as that command: nothing is relayed.

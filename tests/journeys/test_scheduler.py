@@ -27,7 +27,9 @@ from storage.crypto import Keyring
 from storage.models import (
     AuditEntry,
     Case,
+    Clinic,
     ConversationState,
+    MdtListing,
     Person,
     Query,
     Reminder,
@@ -40,7 +42,7 @@ from tests.fakes import FakeBotAPI
 from tests.journeys.conftest import Harness
 from tests.processes import start, throwaway_database
 
-JONES, DEPUTY, REFERRER = 7_300_001, 7_300_002, 7_300_003
+JONES, DEPUTY, REFERRER, ADMIN = 7_300_001, 7_300_002, 7_300_003, 7_300_004
 SHORT = "0.5"  # seconds: every sweep runs a few times within a test
 
 
@@ -84,7 +86,8 @@ async def _before_start(db: Database, now: datetime) -> None:
         jones = _person(Role.CLINICIAN, "Dr Alice Jones", JONES, now)
         deputy = _person(Role.CLINICIAN, "Dr Ravi Patel", DEPUTY, now)
         referrer = _person(Role.REFERRER, "Dr Sam Lee", REFERRER, now)
-        for person in (jones, deputy, referrer):
+        admin = _person(Role.ADMIN, "Kim Coordinator", ADMIN, now)
+        for person in (jones, deputy, referrer, admin):
             uow.people.add(person)
         await uow.flush()
         uow._session.add(_case(referrer, now, named_clinician_id=jones.id, deputy_id=deputy.id))
@@ -135,6 +138,37 @@ async def _after_start(db: Database, now: datetime) -> None:
                 expires_at=now - timedelta(minutes=1),
             )
         )
+        # An MDT whose list closed a minute ago, with the case on it (no presenter: the
+        # agenda goes to the admins).
+        uow.clinics.add(
+            Clinic(
+                id="mdt",
+                kind="mdt",
+                name="Sarcoma MDT",
+                weekday=(now + timedelta(days=2)).weekday(),
+                time="13:00",
+                cutoff_weekday=now.weekday(),
+                cutoff_time="00:00",
+                location="NOC",
+            )
+        )
+        await uow.flush()
+        meeting = await uow.mdt.meeting_for(
+            "mdt",
+            (now + timedelta(days=2)).date(),
+            now + timedelta(days=2),
+            now - timedelta(minutes=1),
+        )
+        uow.mdt.add(
+            MdtListing(
+                case_id=case.id,
+                meeting_id=meeting.id,
+                status="listed",
+                question="Biopsy here?",
+                listed_by_id=jones.id,
+                created_at=now,
+            )
+        )
         await uow.audit.record(now, "test", "test.seeded", "")
         await uow.commit()
 
@@ -171,6 +205,7 @@ async def test_every_timed_job_runs_in_a_running_bot(
         "ESCALATION_SWEEP_SECONDS": SHORT,
         "PURGE_CHECK_SECONDS": SHORT,
         "AUDIT_HEAD_MINUTES": "0.01",
+        "MDT_SWEEP_SECONDS": SHORT,
         "PURGE_AT": "00:00",  # passed today already: last night's purge is due
     }
     log = tmp_path / "bot.log"
@@ -191,6 +226,10 @@ async def test_every_timed_job_runs_in_a_running_bot(
         # expire-conversations: the idle conversation ends and its user is told.
         await referrer.wait_messages(1, timeout=30)
         assert "closed after 30 minutes without an answer" in referrer.last().plain
+        # mdt: the agenda of the meeting whose list closed goes to the admins.
+        admin = fake.user(ADMIN)
+        await admin.wait_messages(1, timeout=30)
+        assert "has closed" in admin.last().plain and "Biopsy here?" in admin.last().plain
         # audit-head: the logged head moves on with the chain.
         later_head = await _wait_for_log(
             log, rf"audit head: entry (?!{first_head}\b)(\d+)", process
@@ -223,6 +262,7 @@ async def test_every_timed_job_runs_in_a_running_bot(
         "expire-conversations",
         "reminders",
         "escalations",
+        "mdt",
         "audit-head",
         "retention-purge",
     }
@@ -234,6 +274,7 @@ async def test_run_sweeps_runs_the_tables_sweeps_on_the_services_clock(bot: Harn
         "expire-conversations",
         "reminders",
         "escalations",
+        "mdt",
     ]
     assert bot.runtime is not None
     async with bot.db.uow() as uow:
