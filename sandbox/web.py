@@ -6,7 +6,9 @@ POST /api/send          {"pane", "text", "reply_to"?}: the pane's user types (or
 POST /api/press         {"pane", "message_id", "data"}: the pane's user presses a button
 POST /api/upload        {"pane", "name", "content" (base64), "caption"?, "as_photo"?,
                         "reply_to"?}: the pane's user sends a file (a photo or a document)
-POST /api/clock         {"minutes"}: move the sandbox clock forward
+POST /api/clock         {"minutes"}: move the sandbox clock forward; or {"to"}: to the next
+                        MDT moment (`world.MDT_MOMENTS`: mdt_cutoff, mdt_meeting,
+                        morning_after)
 GET  /api/file/ID       a file the fake holds: a document (download) or a photo (inline)
 """
 
@@ -30,7 +32,7 @@ import tornado.netutil
 import tornado.web
 
 from sandbox.botapi import FakeBotAPI, SentMessage
-from sandbox.world import MAX_UPLOAD, Pane, Sandbox, SandboxError
+from sandbox.world import MAX_UPLOAD, MDT_MOMENTS, Pane, Sandbox, SandboxError
 
 JSON = dict[str, Any]
 LONG_POLL_SECONDS = 25.0
@@ -310,8 +312,12 @@ class _Press(_Base):
 
 class _Clock(_Base):
     async def post(self) -> None:
+        data = self.body()
+        if "to" in data:
+            await self._to(str(data["to"]))
+            return
         try:
-            minutes = int(self.body().get("minutes", 0))
+            minutes = int(data.get("minutes", 0))
         except (TypeError, ValueError):
             minutes = 0
         delta = timedelta(minutes=minutes)
@@ -319,6 +325,18 @@ class _Clock(_Base):
             self.answer({"error": "move the clock forward by 1 minute to 14 days"}, 400)
             return
         now = await self.sandbox.advance(delta)
+        self.answer({"now": now.isoformat()})
+
+    async def _to(self, which: str) -> None:
+        """To the next MDT cut-off, meeting or morning after (at most `MAX_ADVANCE` on)."""
+        if which not in MDT_MOMENTS:
+            self.answer({"error": f"move the clock to one of: {', '.join(MDT_MOMENTS)}"}, 400)
+            return
+        try:
+            now = await self.sandbox.advance_to(which, MAX_ADVANCE)
+        except SandboxError as exc:
+            self.answer({"error": str(exc)}, 400)
+            return
         self.answer({"now": now.isoformat()})
 
 

@@ -13,9 +13,9 @@ import logging
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +29,8 @@ from sandbox.botapi import FakeBotAPI, FakeUser
 from sandbox.clock import SandboxClock
 from services.directory import ParsedDirectory, import_directory, parse_directory
 from services.invites import create_staff_invite
+from services.mdt import Meeting, meetings_from
+from services.reminder_times import resolve_local
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,17 @@ STEP = timedelta(minutes=10)
 # download (up to this) is enough to show the bot refusing it.
 MAX_UPLOAD = 30 * 1024 * 1024
 PHOTO_SIDE = 1280  # Telegram's apps send photos as JPEG, longest side 1280 px
+# The clock buttons that go to the next MDT moment (`Sandbox.advance_to`), and what each
+# is: just after the listing cut-off (the agenda goes out), the meeting's start, and the
+# next morning once the meeting day is over (cases without an outcome have rolled over
+# and their clinicians are reminded at 08:00).
+MDT_MOMENTS = {
+    "mdt_cutoff": "to the MDT cut-off",
+    "mdt_meeting": "to the MDT meeting",
+    "morning_after": "to the morning after",
+}
+JUST_AFTER = timedelta(minutes=1)
+MORNING_AFTER = time(8, 5)  # service time
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ PANES: tuple[Pane, ...] = (
         "Harper",
         "dr-harper",
         "clinician",
-        "Senior clinician: /queue, /cases, /appointment C-n, /invite_patient C-n.",
+        "Senior clinician: /queue, /cases, /appointment C-n, /invite_patient C-n, /mdt_add C-n.",
     ),
     Pane(
         "clinician2",
@@ -184,6 +197,22 @@ def _as_telegram_photo(content: bytes) -> tuple[bytes, int, int]:
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=87)
     return out.getvalue(), picture.width, picture.height
+
+
+def mdt_moment(which: str, meetings: Sequence[Meeting], now: datetime, tz: ZoneInfo) -> datetime:
+    """The instant a `MDT_MOMENTS` button moves the clock to, from `now`, given the MDT
+    meetings (in date order, from yesterday on, cancelled dates left out)."""
+    if which not in MDT_MOMENTS:
+        raise SandboxError(f"no clock button {which!r}; expected one of {', '.join(MDT_MOMENTS)}")
+    for meeting in meetings:
+        if which == "mdt_cutoff" and meeting.cutoff_at >= now:
+            return meeting.cutoff_at + JUST_AFTER
+        if which == "mdt_meeting" and meeting.starts_at > now:
+            return meeting.starts_at
+        next_morning = datetime.combine(meeting.day + timedelta(days=1), MORNING_AFTER)
+        if which == "morning_after" and (morning := resolve_local(next_morning, tz)) > now:
+            return morning
+    raise SandboxError("the directory has no MDT meeting (a clinic of kind mdt) ahead")
 
 
 class Sandbox:
@@ -336,6 +365,20 @@ class Sandbox:
                     await runtime.drained(30.0)
             log.info("sandbox clock advanced by %s", delta)
             return self.clock.now()
+
+    async def advance_to(self, which: str, limit: timedelta | None = None) -> datetime:
+        """Move time (as `advance` does) to the next MDT moment, one of `MDT_MOMENTS`;
+        refused if that is more than `limit` ahead."""
+        assert self.runtime is not None
+        tz, now = self.timezone, self.clock.now()
+        since = now.astimezone(tz).date() - timedelta(days=1)  # yesterday's: its morning after
+        async with self.runtime.db.uow() as uow:
+            cancelled = await uow.mdt.cancelled_dates(since)
+            meetings = meetings_from(await uow.clinics.all(), since, cancelled, tz)
+        target = mdt_moment(which, meetings, now, tz)
+        if limit is not None and target - now > limit:
+            raise SandboxError(f"the next {which.replace('_', ' ')} is more than {limit} ahead")
+        return await self.advance(max(target - self.clock.now(), timedelta(0)))
 
     async def _forget_old_calls(self) -> None:
         """The fake records every call for tests; a long-running sandbox keeps the last few."""

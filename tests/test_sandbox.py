@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,12 +34,15 @@ from sandbox import spec
 from sandbox.botapi import FakeBotAPI
 from sandbox.clock import SandboxClock
 from sandbox.web import WebServer, is_loopback
-from sandbox.world import PANES, Sandbox, demo_directory
+from sandbox.world import MDT_MOMENTS, PANES, Sandbox, SandboxError, demo_directory, mdt_moment
+from services.mdt import meetings_from
+from storage.models import Clinic
 
 SCRIPT = Path(sys.executable).with_name("referral-bot")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).parent / "artifacts" / "sandbox"
 START = "2026-11-02T09:00"  # a Monday, 09:00 UTC = 09:00 in London
+LONDON = ZoneInfo("Europe/London")
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -99,6 +102,100 @@ def test_demo_directory_is_made_up() -> None:
     assert emails and all(e.endswith("@example.nhs.uk") for e in emails)
 
 
+def _demo_meetings(since: datetime, cancelled: frozenset[date] = frozenset()) -> list[Any]:
+    """The demo directory's MDT meetings from the day before `since` (London dates)."""
+    clinics = [
+        Clinic(
+            id=c.id,
+            kind=c.kind,
+            name=c.name,
+            weekday=c.weekday,
+            time=c.time,
+            location=c.location,
+            cutoff_weekday=c.cutoff_weekday,
+            cutoff_time=c.cutoff_time,
+        )
+        for c in demo_directory().clinics
+    ]
+    day = since.astimezone(LONDON).date() - timedelta(days=1)
+    return meetings_from(clinics, day, set(cancelled), LONDON)
+
+
+def test_demo_directory_has_the_monday_mdt() -> None:
+    [mdt] = [c for c in demo_directory().clinics if c.kind == "mdt"]
+    assert (mdt.weekday, mdt.time, mdt.cutoff_weekday, mdt.cutoff_time) == (0, "13:00", 3, "17:00")
+
+
+@pytest.mark.parametrize(
+    ("now", "which", "expected"),
+    [
+        # Wednesday 2 December 10:00: the cut-off is Thursday 17:00 (GMT: London = UTC).
+        ("2026-12-02 10:00", "mdt_cutoff", "2026-12-03 17:01"),
+        ("2026-12-02 10:00", "mdt_meeting", "2026-12-07 13:00"),
+        ("2026-12-02 10:00", "morning_after", "2026-12-08 08:05"),
+        # After the cut-off: next week's; at the cut-off itself: this one.
+        ("2026-12-03 17:01", "mdt_cutoff", "2026-12-10 17:01"),
+        ("2026-12-03 17:00", "mdt_cutoff", "2026-12-03 17:01"),
+        # On the meeting day, after it has started: the next meeting, but tomorrow morning.
+        ("2026-12-07 13:00", "mdt_meeting", "2026-12-14 13:00"),
+        ("2026-12-07 13:00", "morning_after", "2026-12-08 08:05"),
+        ("2026-12-08 07:00", "morning_after", "2026-12-08 08:05"),
+        ("2026-12-08 08:05", "morning_after", "2026-12-15 08:05"),
+        # Summer time: the same wall-clock times, an hour earlier in UTC.
+        ("2026-06-03 10:00", "mdt_cutoff", "2026-06-04 16:01"),
+        ("2026-06-03 10:00", "mdt_meeting", "2026-06-08 12:00"),
+        ("2026-06-03 10:00", "morning_after", "2026-06-09 07:05"),
+    ],
+)
+def test_mdt_clock_moments(now: str, which: str, expected: str) -> None:
+    at = datetime.fromisoformat(now).replace(tzinfo=UTC)
+    moment = mdt_moment(which, _demo_meetings(at), at, LONDON)
+    assert moment == datetime.fromisoformat(expected).replace(tzinfo=UTC)
+
+
+def test_mdt_clock_moments_skip_cancelled_dates_and_need_a_meeting() -> None:
+    at = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    meetings = _demo_meetings(at, frozenset({date(2026, 12, 7)}))
+    assert mdt_moment("mdt_meeting", meetings, at, LONDON) == datetime(
+        2026, 12, 14, 13, 0, tzinfo=UTC
+    )
+    with pytest.raises(SandboxError, match="no MDT meeting"):
+        mdt_moment("mdt_cutoff", [], at, LONDON)
+    with pytest.raises(SandboxError, match="no clock button"):
+        mdt_moment("tea_time", meetings, at, LONDON)
+
+
+def test_the_clock_goes_to_the_mdt_cutoff_meeting_and_morning_after(tmp_path: Path) -> None:
+    """Through the page's API, with the real bot running its timed jobs on the way."""
+    with _serving(tmp_path, "2026-12-02T10:00") as (url, _):
+
+        def to(which: str) -> tuple[int, dict[str, Any]]:
+            body = json.dumps({"to": which}).encode()
+            request = urllib.request.Request(
+                url + "api/clock", data=body, headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return int(response.status), json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        # Each lands on its instant (the sandbox clock runs on while the jobs run).
+        for which, expected in [
+            ("mdt_cutoff", datetime(2026, 12, 3, 17, 1, tzinfo=UTC)),
+            ("mdt_meeting", datetime(2026, 12, 7, 13, 0, tzinfo=UTC)),
+            ("morning_after", datetime(2026, 12, 8, 8, 5, tzinfo=UTC)),
+        ]:
+            status, answer = to(which)
+            assert status == 200, answer
+            now = datetime.fromisoformat(answer["now"])
+            assert expected <= now < expected + timedelta(minutes=1), (which, now)
+        with urllib.request.urlopen(url + "api/state", timeout=30) as response:
+            assert "Tuesday 08 December 2026, 08:0" in json.loads(response.read())["clock"]
+        status, answer = to("lunch")
+        assert status == 400 and all(key in answer["error"] for key in MDT_MOMENTS)
+
+
 def test_sandbox_settings_ignore_the_bots_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,8 +252,15 @@ def _listening(pid: int) -> list[str]:
 @pytest.fixture
 def sandbox_url(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """The real CLI in a subprocess, as on a fresh machine: no .env, no api.json."""
+    with _serving(tmp_path, START) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, start: str) -> Iterator[tuple[str, int]]:
+    """`referral-bot sandbox --start START` until the block ends: its URL and pid."""
     proc = subprocess.Popen(
-        [str(SCRIPT), "sandbox", "--port", "0", "--start", START],
+        [str(SCRIPT), "sandbox", "--port", "0", "--start", start],
         cwd=tmp_path,
         env=_env(BOT_API_SPEC=str(tmp_path / "no-api.json")),
         stdout=subprocess.PIPE,
@@ -318,7 +422,8 @@ def test_every_role_in_the_browser_from_registration_to_reminder(
             say("referrer", "Should we biopsy locally or refer straight to you?", "Q-1")
             question = last_bot(named)
             expect(question).to_contain_text("biopsy locally")
-            expect(question.locator("button.kb")).to_have_count(4)
+            # Acknowledge / Reply / Pass to deputy / Resolve, and Discuss at MDT.
+            expect(question.locator("button.kb")).to_have_count(5)
             question.locator(".reply-btn").click()
             expect(pane(named).locator(".replying")).to_contain_text("Replying to")
             box = pane(named).locator("textarea")
@@ -358,6 +463,18 @@ def test_every_role_in_the_browser_from_registration_to_reminder(
             with page.expect_download() as download:
                 pane("patient").locator(".msg .doc").first.click()
             assert download.value.suggested_filename.endswith(".ics")
+
+            # The MDT: list the case, then the clock to the cut-off sends out the agenda.
+            say(named, "/mdt_add C-1", "question for the meeting")
+            say(named, "Biopsy here or at the centre?", "listed for the MDT")
+            expect(last_bot(named)).to_contain_text("Monday 9 November 2026")
+            page.locator("#to-mdt-cutoff").click()
+            expect(page.locator("#clock")).to_contain_text(
+                "Thursday 05 November 2026, 17:0", timeout=60_000
+            )
+            expect(pane(named).locator(".msg", has_text="has closed")).to_have_count(
+                1, timeout=30_000
+            )
             shot("05-end")
         finally:
             browser.close()
