@@ -28,6 +28,7 @@ from tests.journeys.test_cases import (
     OTHER_REFERRER,
     PATEL,
     _directory,
+    _refer,
     _referrer,
 )
 from tests.journeys.test_registration import ADMIN_A, REFERRER, press, say
@@ -133,7 +134,11 @@ async def test_list_agenda_at_cutoff_outcome_to_referrer_and_link_clinician(bot:
     user, jones, khan, admin = await _world(bot)
     await _referrer(bot, OTHER_REFERRER, "Dr Other Referrer")
     other = bot.fake.user(OTHER_REFERRER)
-    await _case(bot, urgency="urgent", days_ago=3)
+    # Referred through the bot on Sunday; Jones is its named clinician.
+    bot.clock.set(WEDNESDAY - timedelta(days=3))
+    opened = await _refer(bot, user, urgency="Urgent")
+    assert "Case C-1" in opened and "Named clinician: Dr Alice Jones" in opened
+    bot.clock.set(WEDNESDAY)
     listed = await _list(bot, jones, "/mdt_add C-1", "Biopsy here or at the centre?")
     assert "C-1 is listed for the MDT on Monday 30 November 2026" in listed
     await bot.runtime.drained()  # type: ignore[union-attr]
