@@ -110,6 +110,17 @@ async def got_question(turn: Turn) -> str:
     )
     for person in result.tell:
         turn.tell(person, render(MT.LISTED_FOR_OTHERS, ref=case.ref, when=when), case_id=case.id)
+    presenter = await turn.uow.people.get(result.listing.presenting_id or 0)
+    for person in result.late_for:
+        late = render(
+            MT.ADDED_AFTER_AGENDA,
+            when=when,
+            ref=case.ref,
+            urgency=referral_texts.URGENCIES[case.urgency],
+            question=str(checked.value),
+            presenting=presenter.name if presenter else "—",
+        )
+        turn.tell(person, late, case_id=case.id)
     return END
 
 

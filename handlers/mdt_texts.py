@@ -17,6 +17,10 @@ LISTED_AFTER_CUTOFF = (
     " following meeting, on {when}. An administrator can still add it to {missed}."
 )
 LISTED_FOR_OTHERS = "🗓 {ref} will be discussed at the sarcoma MDT on {when}."
+ADDED_AFTER_AGENDA = (
+    "📋 Added to the MDT of {when} after its agenda went out: {ref} ({urgency}) — {question}."
+    " Presenting: {presenting}."
+)
 ALREADY = "{ref} is already listed for the MDT on {when}."
 NO_MEETING = "There is no MDT meeting in the directory ahead to list a case for."
 NOT_A_MEETING = "There is no MDT meeting on {day} (or it was cancelled)."

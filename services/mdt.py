@@ -154,6 +154,9 @@ class Listed:
     meeting: Meeting
     missed: Meeting | None
     tell: Sequence[Person] = field(default_factory=list)
+    # Listed after the meeting's agenda went out (an admin, past the cut-off): the
+    # presenter and the admins hear of it, as the agenda they have lacks it.
+    late_for: Sequence[Person] = field(default_factory=list)
 
 
 async def list_case(
@@ -203,7 +206,14 @@ async def list_case(
         meeting=meeting.day.isoformat(),
         after_cutoff=bool(_is_admin(person) and meeting.cutoff_at <= now),
     )
-    return Listed(listing, meeting, choice.missed, await referrer_and_links(uow, case))
+    late_for: list[Person] = []
+    if row.agenda_sent_at is not None:
+        presenter = await uow.people.get(presenting) if presenting else None
+        admins = [
+            a for a in await uow.people.by_role(Role.ADMIN) if a.status == PersonStatus.ACTIVE
+        ]
+        late_for = [p for p in [presenter, *admins] if p is not None and p.id != person.id]
+    return Listed(listing, meeting, choice.missed, await referrer_and_links(uow, case), late_for)
 
 
 async def referrer_and_links(uow: UnitOfWork, case: Case) -> list[Person]:

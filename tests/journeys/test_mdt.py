@@ -262,10 +262,20 @@ async def test_after_the_cutoff_the_following_meeting_unless_an_admin(bot: Harne
         "The list for the MDT on Monday 30 November 2026 closed on Thursday 26 November"
         in (jones.texts()[-2])
     )
-    # An admin can still add a case to the nearer meeting.
+    # An admin can still add a case to the nearer meeting: its agenda goes out at the
+    # next sweep; a case added after that reaches the presenter on its own.
     assert "C-2 is listed for the MDT on Monday 30 November 2026" in await _list(
         bot, admin, "/mdt_add C-2 2026-11-30"
     )
+    await _sweep(bot, CUTOFF + timedelta(minutes=2))
+    assert "has closed" in (jones.last().plain or "") and "C-2" in (jones.last().plain or "")
+    await _case(bot)
+    assert "C-3 is listed for the MDT on Monday 30 November 2026" in await _list(
+        bot, admin, "/mdt_add C-3 2026-11-30"
+    )
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    late = jones.last().plain or ""
+    assert "Added to the MDT of Monday 30 November 2026 after its agenda went out: C-3" in late
 
 
 async def test_cancelled_dates_and_bank_holidays_are_skipped(bot: Harness) -> None:
