@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from delivery.text import render
 from handlers.base import Turn, for_roles
+from handlers.mdt import day_words
 from handlers.shared import ask_to_confirm, case_named, confirm_pattern, on_confirm
 from services import cases
 from services.retention import close_case
@@ -21,6 +22,10 @@ ASK = (
     "Its messages are kept for the retention period, then deleted."
 )
 OPEN_QUERIES = "{ref} still has unresolved queries ({queries}): resolve them first."
+LISTED = (
+    "{ref} is listed for the MDT on {when}: record its outcome (/mdt_outcome {ref}) or take"
+    " it off (/mdt_remove {ref} reason) first."
+)
 CLOSED = "{ref} is closed."
 TELL_REFERRER = "Case {ref} has been closed by the sarcoma service."
 KEPT = "{ref} stays open."
@@ -60,6 +65,10 @@ async def close_pressed(turn: Turn, case: Case, yes: bool) -> None:
     if closed.open_queries:
         queries = ", ".join(q.ref for q in closed.open_queries)
         turn.say(OPEN_QUERIES.format(ref=case.ref, queries=queries), case_id=case.id)
+        return
+    if closed.listed_for is not None:
+        when = day_words(closed.listed_for)
+        turn.say(render(LISTED, ref=case.ref, when=when), case_id=case.id)
         return
     turn.say(CLOSED.format(ref=case.ref), case_id=case.id)
     referrer = await turn.uow.people.get(case.referrer_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from services.erasure import erase_person
 from storage.models import Case, Person, Query
@@ -59,13 +59,17 @@ class PurgeResult:
 class Closed:
     case: Case
     open_queries: Sequence[Query]
+    # The MDT meeting the case waits for: a case is not closed under a pending discussion
+    # (its listing would neither roll over nor get an outcome).
+    listed_for: date | None = None
 
 
 async def close_case(uow: UnitOfWork, case: Case, by: Person, now: datetime) -> Closed:
     """Close a case; refused (nothing changes) while any of its queries is unresolved."""
     open_queries = await uow.queries.unresolved_of_case(case.id)
-    if open_queries or case.status == "closed":
-        return Closed(case, open_queries)
+    listed = await uow.mdt.active_listing(case.id)
+    if open_queries or listed is not None or case.status == "closed":
+        return Closed(case, open_queries, listed[1].meeting_date if listed else None)
     case.status, case.closed_at = "closed", now
     await uow.audit.record(now, by.ref, "case.closed", case.ref)
     return Closed(case, [])

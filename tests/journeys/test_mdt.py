@@ -443,3 +443,19 @@ async def test_the_retention_purge_clears_the_meetings_words_and_keeps_the_facts
         assert listing.question is None and listing.outcome_text is None
         assert listing.outcome == "oncology" and listing.outcome_at is not None
         assert listing.purged_at is not None
+
+
+async def test_a_case_waiting_for_the_mdt_is_not_closed(bot: Harness) -> None:
+    _, jones, _, _ = await _world(bot)
+    await _case(bot)
+    await _list(bot, jones, "/mdt_add C-1")
+    await say(bot, jones, "/close C-1")
+    told = await press(bot, jones, "Close case")
+    assert "C-1 is listed for the MDT on Monday 30 November 2026" in told
+    assert "/mdt_remove C-1" in told
+    async with bot.db.uow() as uow:
+        case = await uow.cases.get(1)
+        assert case is not None and case.status == "open"
+    await say(bot, jones, "/mdt_remove C-1 Treated elsewhere")
+    await say(bot, jones, "/close C-1")
+    assert "C-1 is closed" in await press(bot, jones, "Close case")
