@@ -444,14 +444,20 @@ def mdt_cancel(
     settings = _settings()
     meeting_day = _date(day, "DATE")
     assert meeting_day is not None
+    from delivery.sender import enqueue
+    from handlers.mdt import cancellation_notices
     from services.mdt import cancel
     from services.mdt_agenda import day_words
 
     async def apply() -> tuple[bool, list[date]] | str:
         async with _migrated(settings) as db, db.uow() as uow:
-            result = await cancel(uow, meeting_day, SystemClock().now(), settings.TIMEZONE, "cli")
+            now = SystemClock().now()
+            result = await cancel(uow, meeting_day, now, settings.TIMEZONE, "cli")
             if isinstance(result, str):
                 return result
+            # Queued with the change; the running bot's dispatcher sends them.
+            for message in await cancellation_notices(uow, result[1], meeting_day):
+                enqueue(uow, message, now)
             await uow.commit()
         changed, rolled = result
         return changed, [r.meeting.day for r in rolled]

@@ -5,13 +5,14 @@ clinicians, the same day, as text and PDF)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from delivery.sender import Button
+from delivery.sender import Button, Outgoing
 from delivery.text import Html, render
 from handlers import cases_texts, referral_texts, texts
 from handlers import mdt_texts as MT
@@ -34,6 +35,7 @@ from services.mdt_pdf import OutcomeSummary, agenda_pdf, outcome_pdf
 from services.patient_checks import check_free_text
 from services.registration import Invalid
 from storage.models import Case, MdtMeeting, Role
+from storage.uow import UnitOfWork
 
 QUESTION, CATEGORY, OUTCOME_TEXT, CONFIRM = "question", "category", "text", "confirm"
 ADD_BUTTON = r"^mdt:add:\d+$"
@@ -489,3 +491,25 @@ async def mdt_outcome_command(turn: Turn) -> None:
     if found is None:
         return
     await outcome.begin(turn, {"case_id": case.id, "when": found[1]})
+
+
+async def cancellation_notices(
+    uow: UnitOfWork, rolled: Sequence[mdt.Rolled], cancelled: date
+) -> list[Outgoing]:
+    """After `referral-bot mdt cancel`: each moved case's referrer, link clinicians and
+    presenter hear the new date (queued on the outbox; the running bot sends them)."""
+    found = []
+    for item in rolled:
+        people = await mdt.referrer_and_links(uow, item.case)
+        presenter = await uow.people.get(item.new.presenting_id or 0)
+        words = render(
+            MT.CANCELLED_MOVED,
+            old=day_words(cancelled),
+            ref=item.case.ref,
+            when=day_words(item.meeting.day),
+        )
+        for person in [*people, *([presenter] if presenter else [])]:
+            message = message_to(person, words, case_id=item.case.id)
+            if message is not None:
+                found.append(message)
+    return found

@@ -64,4 +64,5 @@ ROLLED_REMINDER = (
     "⏰ No outcome was recorded for {ref} at the MDT on {old}, so it is listed again for"
     " {when}. If it was discussed, record the outcome: /mdt_outcome {ref}"
 )
+CANCELLED_MOVED = "🗓 The MDT of {old} is cancelled: {ref} is now listed for {when}."
 ROLLED_FOR_OTHERS = "🗓 {ref} was not reached at the MDT on {old}; it is listed for {when}."

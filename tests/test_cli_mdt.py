@@ -20,13 +20,24 @@ from sqlalchemy import select
 from services import mdt
 from services.mdt_agenda import day_words
 from storage.crypto import Keyring
-from storage.models import AuditEntry, Case, Centre, Clinic, MdtListing, Person, PersonStatus, Role
+from storage.models import (
+    AuditEntry,
+    Case,
+    Centre,
+    Clinic,
+    MdtListing,
+    OutboxMessage,
+    Person,
+    PersonStatus,
+    Role,
+)
 from storage.uow import Database
 from tests.conftest import BACKENDS
 from tests.processes import fresh_key, start, throwaway_database
 
 LONDON = ZoneInfo("Europe/London")  # the default TIMEZONE
 NHS = "9434765919"
+REFERRER_CHAT = 9_400_001
 
 
 @pytest.fixture(params=BACKENDS)
@@ -81,7 +92,13 @@ async def _listed_case(env: dict[str, str]) -> tuple[int, date]:
             )
         )
         jones = Person(role=Role.CLINICIAN, name="Dr Alice Jones", created_at=now)
-        referrer = Person(role=Role.REFERRER, name="Dr Ravi Patel", centre_id="rbh", created_at=now)
+        referrer = Person(
+            role=Role.REFERRER,
+            name="Dr Ravi Patel",
+            centre_id="rbh",
+            telegram_user_id=REFERRER_CHAT,
+            created_at=now,
+        )
         for person in (jones, referrer):
             person.status = PersonStatus.ACTIVE
             uow.people.add(person)
@@ -139,6 +156,17 @@ async def test_cancel_moves_listed_cases_to_the_next_meeting(
     assert out.strip() == (
         f"MDT of {day_words(day)} cancelled; 1 listed case moved to {day_words(next_week)}"
     )
+    # The referrer is told the new date: queued on the outbox for the running bot to send.
+    db = _database(env)
+    async with db.uow() as uow:
+        queued = (
+            await uow._session.scalars(
+                select(OutboxMessage).where(OutboxMessage.chat_id == REFERRER_CHAT)
+            )
+        ).all()
+        assert [m.protect_content for m in queued] == [True]
+        assert f"is now listed for {day_words(next_week)}" in (queued[0].payload or "")
+    await db.dispose()
     waits_for, statuses, entries = await _after_cancel(env, case_id)
     assert waits_for == next_week and statuses == ["rolled", "listed"]
     assert ("cli", "mdt.cancelled", f"mdt:{day.isoformat()}") in entries
