@@ -291,7 +291,7 @@ def agenda_line(n: int, item: mdt.AgendaItem) -> Html:
         question=item.listing.question or "—",
         presenting=item.presenting.name if item.presenting else "—",
         files=item.files,
-        days=item.days_since_referral,
+        days="1 day" if item.days_since_referral == 1 else f"{item.days_since_referral} days",
     )
 
 

@@ -34,7 +34,7 @@ REMOVED_FOR_OTHERS = "🗓 {ref} is no longer on the MDT of {when}. Reason: {rea
 AGENDA_HEADER = "<b>MDT {when}</b> — {count}"
 AGENDA_LINE = (
     "{n}. <b>{ref}</b> {urgency} · {tumour}, {site}\n"
-    "   Q: {question}\n   Presenting: {presenting} · files: {files} · {days} days since referral"
+    "   Q: {question}\n   Presenting: {presenting} · files: {files} · {days} since referral"
 )
 AGENDA_EMPTY = "No cases are listed for the MDT on {when}."
 AGENDA_NONE_AHEAD = "There is no MDT meeting ahead."

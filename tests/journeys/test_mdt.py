@@ -156,6 +156,7 @@ async def test_list_agenda_at_cutoff_outcome_to_referrer_and_link_clinician(bot:
     assert "The list for the MDT on Monday 30 November 2026 has closed" in agenda
     assert "C-1" in agenda and "Biopsy here or at the centre?" in agenda
     assert "Presenting: Dr Alice Jones" in agenda and NHS not in agenda
+    assert "files: 0 · 4 days since referral" in agenda
     assert admin.buttons() == ["Agenda PDF"]
     await _sweep(bot, CUTOFF + timedelta(minutes=5))
     assert len([m for m in jones.messages() if "has closed" in (m.plain or "")]) == 1
