@@ -139,12 +139,16 @@ def _needs_shaping(ch: str) -> bool:
     return 0x0590 <= ord(ch) < 0x1100 or 0xFB1D <= ord(ch) <= 0xFEFC
 
 
-class _AdvicePDF(FPDF):
-    """A4 pages with the references on top and the confidentiality line below."""
+class ServicePDF(FPDF):
+    """The service's A4 documents (advice summary, MDT agenda and outcome): a title and
+    subtitle on top of every page, the confidentiality line and page number below, a
+    Unicode font when one is found, text cleaned to what the font can draw."""
 
-    def __init__(self, summary: AdviceSummary) -> None:
+    def __init__(
+        self, title: str, subtitle: str, created: datetime | None, meta_title: str | None = None
+    ) -> None:
         super().__init__(format="A4")
-        self.summary = summary
+        self.top = (title, subtitle)
         self.cmap: dict[int, int] | None = None
         path = font_file()
         if path is not None:
@@ -156,8 +160,9 @@ class _AdvicePDF(FPDF):
             self.body_font = "helvetica"
         self.set_margins(18, 18, 18)
         self.set_auto_page_break(True, margin=20)
-        self.set_title(f"Advice summary {summary.case_ref} {summary.query_ref}")
-        self.set_creation_date(summary.resolved_at)
+        self.set_title(meta_title or title)
+        if created is not None:
+            self.set_creation_date(created)
 
     def clean(self, text: str) -> str:
         """Text the font can draw: no control characters, missing glyphs shown as U+FFFD."""
@@ -175,22 +180,26 @@ class _AdvicePDF(FPDF):
             kept = kept.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
         return kept
 
+    def shape_for(self, text: str) -> None:
+        """Shaping (joined letters, right-to-left order) is slow: only for text that needs
+        it. The documents are in English, so paragraphs run left to right even when one
+        starts with an Arabic name; right-to-left runs inside are still ordered right to
+        left."""
+        if self.cmap is not None and _SHAPING:
+            self.set_text_shaping(any(_needs_shaping(ch) for ch in text), direction="ltr")
+
     def write_block(self, text: str, size: float, colour: tuple[int, int, int] = _INK) -> None:
         """A paragraph that wraps, and flows onto new pages."""
         text = self.clean(text)
-        # Shaping (joined letters, right-to-left order) is slow: only for text that needs it.
-        # The document is in English, so paragraphs run left to right even when one starts
-        # with an Arabic name; right-to-left runs inside are still ordered right to left.
-        if self.cmap is not None and _SHAPING:
-            self.set_text_shaping(any(_needs_shaping(ch) for ch in text), direction="ltr")
+        self.shape_for(text)
         self.set_font(self.body_font, size=size)
         self.set_text_color(*colour)
         self.multi_cell(0, size * 0.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
     def header(self) -> None:
-        s = self.summary
-        self.write_block(TITLE, 12)
-        self.write_block(f"Case {s.case_ref} · Query {s.query_ref}", 10, _GREY)
+        title, subtitle = self.top
+        self.write_block(title, 12)
+        self.write_block(subtitle, 10, _GREY)
         self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
         self.ln(5)
 
@@ -205,7 +214,12 @@ class _AdvicePDF(FPDF):
 
 def advice_pdf(summary: AdviceSummary) -> bytes:
     """The summary as a PDF document."""
-    pdf = _AdvicePDF(summary)
+    pdf = ServicePDF(
+        TITLE,
+        f"Case {summary.case_ref} · Query {summary.query_ref}",
+        summary.resolved_at,
+        f"Advice summary {summary.case_ref} {summary.query_ref}",
+    )
     pdf.add_page()
     for label, value in _facts(summary):
         pdf.write_block(f"{label}: {value}", 10)

@@ -17,17 +17,7 @@ from datetime import date, datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-
-from services.advice_pdf import (
-    _GREY,
-    _INK,
-    _SHAPING,
-    _AdvicePDF,
-    _needs_shaping,
-    font_file,
-    local_time,
-)
+from services.advice_pdf import _GREY, _INK, ServicePDF, local_time
 from services.mdt_agenda import AgendaPage, KeyPoint, day_words
 
 SERVICE = "regional bone and soft-tissue sarcoma service"
@@ -62,40 +52,12 @@ class OutcomeSummary:
     timezone: ZoneInfo
 
 
-class _MdtPDF(_AdvicePDF):
-    """A4 pages with a title and subtitle on top and the confidentiality line below; the
-    advice summary's fonts, cleaning, paragraphs and footer."""
+class _MdtPDF(ServicePDF):
+    """The service's document (advice_pdf.ServicePDF) that also measures blocks."""
 
     def __init__(self, title: str, subtitle: str, created: datetime | None) -> None:
-        FPDF.__init__(self, format="A4")  # (not _AdvicePDF's: it wants an advice summary)
-        self.top = (title, subtitle)
+        super().__init__(title, subtitle, created)
         self.heights: dict[tuple[str, float], float] = {}
-        self.cmap: dict[int, int] | None = None
-        path = font_file()
-        if path is not None:
-            self.add_font("Body", fname=str(path))
-            self.body_font = "Body"
-            self.set_font(self.body_font, size=10)
-            self.cmap = dict(getattr(self.current_font, "cmap", {}))
-        else:
-            self.body_font = "helvetica"
-        self.set_margins(18, 18, 18)
-        self.set_auto_page_break(True, margin=20)
-        self.set_title(title)
-        if created is not None:
-            self.set_creation_date(created)
-
-    def header(self) -> None:
-        title, subtitle = self.top
-        self.write_block(title, 12)
-        self.write_block(subtitle, 10, _GREY)
-        self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
-        self.ln(5)
-
-    def shape_for(self, text: str) -> None:
-        """Shaping on for text that needs it only (as `write_block` does)."""
-        if self.cmap is not None and _SHAPING:
-            self.set_text_shaping(any(_needs_shaping(ch) for ch in text), direction="ltr")
 
     def height(self, text: str, size: float) -> float:
         """How tall `write_block(text, size)` would be, drawing nothing (remembered:
