@@ -266,14 +266,17 @@ async def agenda(
 ) -> list[AgendaItem]:
     """A meeting's cases, urgent first, then the longest waiting."""
     items = []
-    for listing, case in await uow.mdt.agenda(meeting.id):
+    listed = await uow.mdt.agenda(meeting.id)
+    files = await uow.attachments.counts_of_cases([case.id for _, case in listed])
+    for listing, case in listed:
+        # (people.get reads each presenter once: the session's identity map keeps it)
         presenting = await uow.people.get(listing.presenting_id) if listing.presenting_id else None
         items.append(
             AgendaItem(
                 listing,
                 case,
                 presenting,
-                await uow.attachments.count_of_case(case.id),
+                files.get(case.id, 0),
                 (today - case.created_at.astimezone(tz).date()).days,
             )
         )
@@ -382,14 +385,19 @@ class Rolled:
 
 
 async def _roll(
-    uow: UnitOfWork, listing: MdtListing, now: datetime, tz: ZoneInfo, remind: bool
+    uow: UnitOfWork,
+    listing: MdtListing,
+    ahead: Sequence[Meeting],
+    now: datetime,
+    tz: ZoneInfo,
+    remind: bool,
 ) -> Rolled | None:
-    """Move one listing to the next meeting whose day is after its own."""
+    """Move one listing to the next meeting of `ahead` whose day is after its own."""
     case = await uow.cases.get(listing.case_id)
     old_meeting = await uow.mdt.meeting_by_id(listing.meeting_id)
     if case is None or old_meeting is None:
         return None
-    later = [m for m in await upcoming(uow, now, tz) if m.day > old_meeting.meeting_date]
+    later = [m for m in ahead if m.day > old_meeting.meeting_date]
     if not later or case.status != "open":
         return None  # no meeting ahead (or the case closed): it stays listed, and shows
     meeting = later[0]
@@ -428,9 +436,11 @@ async def close_finished_days(uow: UnitOfWork, now: datetime, tz: ZoneInfo) -> l
     meeting (its presenting clinician is reminded the next morning); the day is closed."""
     today = now.astimezone(tz).date()
     rolled = []
+    ahead: list[Meeting] | None = None
     for meeting in await uow.mdt.to_close(today):
         for listing in await uow.mdt.still_listed(meeting.id):
-            moved = await _roll(uow, listing, now, tz, remind=True)
+            ahead = ahead if ahead is not None else await upcoming(uow, now, tz)
+            moved = await _roll(uow, listing, ahead, now, tz, remind=True)
             if moved is not None:
                 rolled.append(moved)
         meeting.closed_at = now
@@ -454,8 +464,9 @@ async def cancel(
         if row.cancelled_at is None:
             row.cancelled_at, changed = now, True
             await uow.flush()
+            ahead = await upcoming(uow, now, tz)  # without the day just cancelled
             for listing in await uow.mdt.still_listed(row.id):
-                moved = await _roll(uow, listing, now, tz, remind=False)
+                moved = await _roll(uow, listing, ahead, now, tz, remind=False)
                 if moved is not None:
                     rolled.append(moved)
     if changed:

@@ -108,6 +108,15 @@ class AttachmentRepository(_Repository):
             or 0
         )
 
+    async def counts_of_cases(self, case_ids: Sequence[int]) -> dict[int, int]:
+        """How many files each of these cases has, in one query (cases without: absent)."""
+        rows = await self.session.execute(
+            select(Attachment.case_id, func.count())
+            .where(Attachment.case_id.in_(case_ids))
+            .group_by(Attachment.case_id)
+        )
+        return {case_id: int(count) for case_id, count in rows.all()}
+
     async def by_hash(self, case_id: int, sha256: str) -> Attachment | None:
         """The case's attachment with this SHA-256 (hex), if it has one."""
         return await self.session.scalar(
