@@ -23,7 +23,7 @@ from telegram.ext import ContextTypes, filters
 from delivery.sender import Keyboard, enqueue_tally
 from delivery.text import Html, render
 from handlers import attachments_texts as AT
-from handlers import cases_texts, referral_texts, texts
+from handlers import cases_texts, texts
 from handlers.base import (
     END,
     STAY,
@@ -34,7 +34,7 @@ from handlers.base import (
     message_to,
     run_turn,
 )
-from handlers.shared import role_name, today
+from handlers.shared import offer_cases, picked_case, role_name, today
 from services import attachments, cases, queries
 from services.attachment_check import (
     ACCEPTED_NAMES,
@@ -77,20 +77,19 @@ class Incoming:
     file_id: str
     size: int | None
     caption: str | None
-    album: str | None
 
 
 def incoming_file(message: Message | None) -> Incoming | Refused | None:
     """The message's file; a refusal for kinds never accepted; None if it has no file."""
     if message is None:
         return None
-    caption, album = message.caption, message.media_group_id
+    caption = message.caption
     if message.document is not None:
         doc = message.document
-        return Incoming(doc.file_id, doc.file_size, caption, album)
+        return Incoming(doc.file_id, doc.file_size, caption)
     if message.photo:
         largest = message.photo[-1]  # Telegram lists the sizes smallest first
-        return Incoming(largest.file_id, largest.file_size, caption, album)
+        return Incoming(largest.file_id, largest.file_size, caption)
     if message.voice is not None or message.audio is not None:
         return refuse(Reason.AUDIO)
     if message.video is not None or message.video_note is not None:
@@ -187,9 +186,7 @@ async def take_file(
     if found is None:
         turn.say(AT.WHERE_TO)
         return False
-    album = found.album if isinstance(found, Incoming) else None
-    if album is None and message is not None and message.media_group_id:
-        album = message.media_group_id
+    album = _album(turn)
     item = await _store(turn, case, query, found)
     stored = any(one.startswith("ok:") for one in item)
     if album is None:
@@ -208,6 +205,12 @@ async def take_file(
             ALBUM_WAIT,
         )
     return stored
+
+
+def _album(turn: Turn) -> str | None:
+    """The album (media group) the update's file belongs to, if any."""
+    message = turn.update.effective_message
+    return message.media_group_id if message is not None else None
 
 
 async def _store(
@@ -261,7 +264,7 @@ async def _keep(
         if outgoing is not None:
             outgoing.attachment = attachment.id
             turn.replies.append(outgoing)
-    album = turn.update.effective_message.media_group_id if turn.update.effective_message else None
+    album = _album(turn)
     for person in result.told:
         notice = message_to(person, Html(""), case_id=case.id)
         if notice is None:
@@ -349,23 +352,16 @@ async def _case_of(turn: Turn) -> Case | None:
 
 async def ask_pick_case(turn: Turn) -> None:
     """Offer the open cases one may add files to."""
-    shown = (await _open_cases(turn))[:20]
-    turn.data["choices"] = [c.id for c in shown]
-    rows = [
-        [choice_button(f"{c.ref} — {referral_texts.TUMOUR_TYPES[c.tumour_type]}", f"k:{i}")]
-        for i, c in enumerate(shown)
-    ]
-    turn.say(AT.ASK_WHICH_CASE, rows, protect=True)
+    offer_cases(turn, await _open_cases(turn), AT.ASK_WHICH_CASE)
 
 
 @attaching.step(PICK_CASE, ask_pick_case, accepts_text=False)
 async def got_case(turn: Turn) -> str:
     """Keep the chosen case."""
-    index = (turn.choice or "").removeprefix("k:")
-    choices = turn.data.get("choices", [])
-    if not index.isdigit() or int(index) >= len(choices):
+    case_id = picked_case(turn)
+    if case_id is None:
         return turn.again(texts.PLEASE_USE_BUTTONS)
-    turn.data = {"case_id": choices[int(index)]}
+    turn.data = {"case_id": case_id}
     return FILES_STEP
 
 

@@ -17,12 +17,18 @@ from handlers.base import (
     STAY,
     Conversation,
     Turn,
-    choice_button,
     has_role,
     message_to,
     run_turn,
 )
-from handlers.shared import holder_buttons, referrer_gate, role_name, today
+from handlers.shared import (
+    holder_buttons,
+    offer_cases,
+    picked_case,
+    referrer_gate,
+    role_name,
+    today,
+)
 from services import attachments as attachment_rules
 from services import cases, queries
 from services.advice_pdf import (
@@ -67,24 +73,16 @@ async def _open_cases(turn: Turn) -> list[Case]:
 
 async def ask_pick_case(turn: Turn) -> None:
     """Offer the referrer's open cases."""
-    assert turn.person is not None
-    shown = (await _open_cases(turn))[:20]
-    turn.data["choices"] = [c.id for c in shown]
-    rows = [
-        [choice_button(f"{c.ref} — {referral_texts.TUMOUR_TYPES[c.tumour_type]}", f"k:{i}")]
-        for i, c in enumerate(shown)
-    ]
-    turn.say(queries_texts.ASK_WHICH_CASE, rows, protect=True)  # the buttons list the cases
+    offer_cases(turn, await _open_cases(turn), queries_texts.ASK_WHICH_CASE)
 
 
 @asking.step(PICK_CASE, ask_pick_case, accepts_text=False)
 async def got_case(turn: Turn) -> str:
     """Keep the chosen case."""
-    index = (turn.choice or "").removeprefix("k:")
-    choices = turn.data.get("choices", [])
-    if not index.isdigit() or int(index) >= len(choices):
+    case_id = picked_case(turn)
+    if case_id is None:
         return turn.again(texts.PLEASE_USE_BUTTONS)
-    turn.data["case_id"] = choices[int(index)]
+    turn.data["case_id"] = case_id
     return QUESTION
 
 

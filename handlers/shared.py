@@ -4,7 +4,7 @@ clinicians, and the confirm buttons of /close and /erase_patient."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from telegram import Update
@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 from delivery.sender import Button
 from delivery.text import Html, render
 from handlers import cases_texts, queries_texts, referral_texts, registration_texts
-from handlers.base import Handler, Turn, run_turn
+from handlers.base import Handler, Turn, choice_button, run_turn
 from services import cases, patient_checks
 from services.registration import ContactCard, load_card, show_phone
 from storage.models import Case, Person, PersonStatus, Query, Role
@@ -226,3 +226,23 @@ def role_name(person: Person | None, case: Case) -> str:
     if person.id == case.referrer_id:
         return f"{person.name} (referrer)"
     return person.name or ""
+
+
+def offer_cases(turn: Turn, cases: Sequence[Case], question: str) -> None:
+    """Ask which case, a button each (the first 20); the choice is read by `picked_case`."""
+    shown = list(cases)[:20]
+    turn.data["choices"] = [c.id for c in shown]
+    rows = [
+        [choice_button(f"{c.ref} — {referral_texts.TUMOUR_TYPES[c.tumour_type]}", f"k:{i}")]
+        for i, c in enumerate(shown)
+    ]
+    turn.say(question, rows, protect=True)  # the buttons list the cases
+
+
+def picked_case(turn: Turn) -> int | None:
+    """The id of the case pressed among those `offer_cases` offered; None otherwise."""
+    index = (turn.choice or "").removeprefix("k:")
+    choices = turn.data.get("choices", [])
+    if not index.isdigit() or int(index) >= len(choices):
+        return None
+    return int(choices[int(index)])

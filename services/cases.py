@@ -186,12 +186,15 @@ def holds_case(person: Person | None, case: Case) -> bool:
     )
 
 
+def is_admin(person: Person | None) -> bool:
+    """An active administrator."""
+    return person is not None and person.status == PersonStatus.ACTIVE and person.role == Role.ADMIN
+
+
 def may_manage(person: Person | None, case: Case) -> bool:
-    """Book, move, close...: an active admin, or an active clinician holding the case."""
-    admin = (
-        person is not None and person.status == PersonStatus.ACTIVE and person.role == Role.ADMIN
-    )
-    return admin or holds_case(person, case)
+    """Book, move, close, list for the MDT...: an active admin, or an active clinician
+    holding the case."""
+    return is_admin(person) or holds_case(person, case)
 
 
 def link_may_read(asked_by_id: int | None, case: Case) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.cases import holds_case, link_clinicians_for, link_may_read
+from services.cases import holds_case, is_admin, link_clinicians_for, link_may_read, may_manage
 from services.reminder_times import resolve_local
 from storage.models import (
     Case,
@@ -133,17 +133,13 @@ async def choose_meeting(
 
 
 def may_list(person: Person | None, case: Case) -> bool:
-    """The case's named clinician or deputy, or an admin."""
-    return holds_case(person, case) or _is_admin(person)
+    """The case's named clinician or deputy, or an admin (cases.may_manage)."""
+    return may_manage(person, case)
 
 
 def may_override(person: Person | None) -> bool:
     """Admins list a case after the cut-off."""
-    return _is_admin(person)
-
-
-def _is_admin(person: Person | None) -> bool:
-    return person is not None and person.status == PersonStatus.ACTIVE and person.role == Role.ADMIN
+    return is_admin(person)
 
 
 @dataclass
@@ -179,7 +175,7 @@ async def list_case(
         return "closed"
     if await uow.mdt.active_listing(case.id) is not None:
         return "already"
-    choice = await choose_meeting(uow, now, tz, wanted, override=_is_admin(person))
+    choice = await choose_meeting(uow, now, tz, wanted, override=is_admin(person))
     if isinstance(choice, str):
         return choice
     meeting = choice.meeting
@@ -204,7 +200,7 @@ async def list_case(
         "mdt.listed",
         case.ref,
         meeting=meeting.day.isoformat(),
-        after_cutoff=bool(_is_admin(person) and meeting.cutoff_at <= now),
+        after_cutoff=bool(is_admin(person) and meeting.cutoff_at <= now),
     )
     late_for: list[Person] = []
     if row.agenda_sent_at is not None:
@@ -298,7 +294,7 @@ async def meeting_of_day(uow: UnitOfWork, day: date) -> MdtMeeting | None:
 
 def may_record(person: Person | None, listing: MdtListing) -> bool:
     """The presenting clinician, or an admin."""
-    if _is_admin(person):
+    if is_admin(person):
         return True
     return (
         person is not None
