@@ -250,7 +250,7 @@ async def mdt_command(turn: Turn) -> None:
     assert turn.person is not None
     found = await _meeting_asked(turn)
     if found is None:
-        turn.say(MT.AGENDA_NONE_AHEAD if not turn.args else MT.ADD_USAGE.replace("mdt_add", "mdt"))
+        turn.say(MT.AGENDA_NONE_AHEAD if not turn.args else MT.AGENDA_USAGE)
         return
     if isinstance(found, date):
         turn.say(render(MT.AGENDA_EMPTY, when=day_words(found)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 ADD_USAGE = "To list a case for the MDT: /mdt_add C-12 (or /mdt_add C-12 YYYY-MM-DD)"
 REMOVE_USAGE = "To take a case off the MDT: /mdt_remove C-12 and the reason"
+AGENDA_USAGE = "For the next MDT's agenda: /mdt (or /mdt YYYY-MM-DD for another meeting)"
 OUTCOME_USAGE = "To record the MDT's outcome: /mdt_outcome C-12"
 ASK_QUESTION = (
     "Listing {ref} for the MDT. In one line: what is the question for the meeting?"

@@ -22,7 +22,15 @@ from storage.models import Attachment
 from storage.uow import Database
 from tests.fakes import FakeUser, SentMessage
 from tests.journeys.conftest import Harness
-from tests.journeys.test_cases import JONES, KHAN, NHS, PATEL, _directory, _referrer
+from tests.journeys.test_cases import (
+    JONES,
+    KHAN,
+    NHS,
+    OTHER_REFERRER,
+    PATEL,
+    _directory,
+    _referrer,
+)
 from tests.journeys.test_registration import REFERRER, press, say
 from tests.test_attachment_check import add_script, gps_exif, image_bytes, pdf_bytes, zip_bytes
 
@@ -605,3 +613,22 @@ async def test_a_clinician_answers_with_a_file_after_reply(bot: Harness) -> None
     await say(bot, jones, "hello")
     assert _files_to(user) == [received] and "hello" not in user.texts()[-1]
     assert any("1 file (1 PDF)" in t for t in khan.texts())
+
+
+async def test_bad_input_to_attach(bot: Harness) -> None:
+    user, jones, _, _ = await _ready(bot)
+    other = bot.fake.user(OTHER_REFERRER)
+    await _referrer(bot, OTHER_REFERRER, "Dr Other Referrer")
+    # Unknown and someone else's references: the same words as for /case.
+    assert "There is no case C-999 that you can see" in await say(bot, user, "/attach C-999")
+    assert "There is no case C-1 that you can see" in await say(bot, other, "/attach C-1")
+    assert "You have no open cases" in await say(bot, other, "/attach")
+    # In the files step: 5000 characters of text are not a file; a restart keeps the step.
+    await say(bot, user, "/attach C-1")
+    await say(bot, user, "z" * 5000)
+    assert "Please send a file" in user.texts()[-2]
+    await bot.restart()
+    await _sent(bot, user.send_document("after-restart.pdf", pdf_bytes()))
+    assert "C-1: 1 file attached (1 PDF)" in (user.last().plain or "")
+    await bot.runtime.drained()  # type: ignore[union-attr]
+    assert len(_files_to(jones)) == 1

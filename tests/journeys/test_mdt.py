@@ -460,3 +460,34 @@ async def test_a_case_waiting_for_the_mdt_is_not_closed(bot: Harness) -> None:
     await say(bot, jones, "/mdt_remove C-1 Treated elsewhere")
     await say(bot, jones, "/close C-1")
     assert "C-1 is closed" in await press(bot, jones, "Close case")
+
+
+async def test_bad_input_to_the_mdt_commands(bot: Harness) -> None:
+    _, jones, _, admin = await _world(bot)
+    await _case(bot)
+    await _referrer(bot, OTHER_REFERRER, "Dr Other Referrer")
+    # Unknown references and bad dates get the same plain answers as elsewhere.
+    assert "There is no case C-999 that you can see" in await say(bot, jones, "/mdt_add C-999")
+    assert "There is no case C-999 that you can see" in await say(bot, jones, "/mdt_outcome C-999")
+    assert "/mdt_add C-12 YYYY-MM-DD" in await say(bot, jones, "/mdt_add C-1 next-monday")
+    assert "/mdt YYYY-MM-DD" in await say(bot, admin, "/mdt 2026-13-45")
+    # In the question step: a photo is not a question; 5000 characters are too many.
+    await say(bot, jones, "/mdt_add C-1")
+    await bot.handled(jones.send_photo())
+    assert "Please type the question for the meeting" in " ".join(jones.texts()[-2:])
+    await say(bot, jones, "x" * 5000)
+    assert "is listed" not in (jones.last().plain or "")
+    assert "listed for the MDT" in await say(bot, jones, "Biopsy here?")
+    # The outcome's words: 5000 characters are refused, the question asked again.
+    bot.clock.set(MEETING + timedelta(hours=1))
+    await say(bot, jones, "/mdt_outcome C-1")
+    await press(bot, jones, "Further imaging locally")
+    await say(bot, jones, "y" * 5000)
+    assert "What did the MDT decide for C-1" in (jones.last().plain or "")
+    async with bot.db.uow() as uow:
+        found = await uow.mdt.active_listing(1)
+        assert found is not None and found[0].outcome is None
+    # Someone else's case: the other referrer has no MDT commands at all.
+    other = bot.fake.user(OTHER_REFERRER)
+    assert "Biopsy" not in await say(bot, other, "/mdt")
+    assert not any("C-1" in t for t in other.texts())
