@@ -25,11 +25,12 @@ _Outcome = tuple[_Description, list[Any], int, int | None]
 
 
 def _run(
-    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
+    connection: sqlite3.Connection, held: list[str], sql: str, parameters: Any, many: bool
 ) -> _Outcome:
-    """On the connection's thread: (begin,) execute, fetch everything, close the cursor."""
-    if begin is not None:
-        connection.execute(begin)
+    """On the connection's thread: the held-back statements, execute, fetch everything,
+    close the cursor."""
+    for statement in held:
+        connection.execute(statement)
     cursor = connection.cursor()
     try:
         if many:
@@ -64,25 +65,24 @@ class BufferedCursor:
         return self
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> BufferedCursor:
-        if sql.startswith("BEGIN") and not parameters:
-            # Sent with the transaction's first statement, in its hop.
-            self._conn.pending_begin = sql
+        if not parameters and sql.startswith(_HELD_BACK):
+            # Sent with the next statement, in its hop.
+            self._conn.hold(sql)
             return self._keep((None, [], -1, None))
-        begin = self._conn.take_begin()
+        held = self._conn.take_held()
         outcome = await self._conn._execute(
-            _run, self._conn._conn, begin, sql, parameters or (), False
+            _run, self._conn._conn, held, sql, parameters or (), False
         )
         return self._keep(outcome)
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> BufferedCursor:
-        begin = self._conn.take_begin()
-        outcome = await self._conn._execute(_run, self._conn._conn, begin, sql, parameters, True)
+        held = self._conn.take_held()
+        outcome = await self._conn._execute(_run, self._conn._conn, held, sql, parameters, True)
         return self._keep(outcome)
 
     async def executescript(self, sql_script: str) -> BufferedCursor:
-        begin = self._conn.take_begin()
-        if begin is not None:
-            await self._conn._execute(self._conn._conn.execute, begin)
+        for statement in self._conn.take_held():
+            await self._conn._execute(self._conn._conn.execute, statement)
         await self._conn._execute(self._conn._conn.executescript, sql_script)
         return self._keep((None, [], -1, None))
 
@@ -120,24 +120,53 @@ class BufferedCursor:
         return self._description
 
 
+# Statements that change no rows and return nothing: held back until the next one.
+_HELD_BACK = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+def _commit(connection: sqlite3.Connection, held: list[str]) -> None:
+    for statement in held:
+        connection.execute(statement)
+    connection.commit()
+
+
 class Connection(aiosqlite.Connection):
     """aiosqlite's connection, handing out `BufferedCursor`s.
 
-    A BEGIN is held back and sent with the transaction's first statement, saving a
-    hop per transaction; a transaction that ran nothing commits or rolls back without
-    a hop. (BEGIN IMMEDIATE then takes the write lock at that statement instead,
-    before any work was done, so nothing changes for SQLite's locking.)
+    BEGIN, SAVEPOINT and their ends are held back and sent with the next statement,
+    saving a hop each (a grouped commit opens and releases a savepoint per update); a
+    transaction or savepoint that ran nothing costs no hop at all. (BEGIN IMMEDIATE then
+    takes the write lock at that statement instead, before any work was done, so
+    nothing changes for SQLite's locking.)
     """
 
-    pending_begin: str | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: list[str] = []
 
-    def take_begin(self) -> str | None:
-        begin, self.pending_begin = self.pending_begin, None
-        return begin
+    def hold(self, sql: str) -> None:
+        held = self.held
+        name = sql.rsplit(" ", 1)[-1]
+        if (
+            held
+            and held[-1] == f"SAVEPOINT {name}"
+            and sql.startswith(("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"))
+        ):
+            held.pop()  # a savepoint in which nothing ran
+            return
+        held.append(sql)
+
+    def take_held(self) -> list[str]:
+        held, self.held = self.held, []
+        return held
 
     async def commit(self) -> None:
-        if self.take_begin() is not None:
-            return  # nothing ran: nothing to commit
+        held = self.take_held()
+        if held and held[0].startswith("BEGIN"):
+            return  # the transaction ran nothing: nothing to commit
+        if held:
+            await self._execute(_commit, self._conn, held)
+            return
         await super().commit()
 
     # Not an aiosqlite Cursor, but everything SQLAlchemy's adapter uses of one.
@@ -146,7 +175,8 @@ class Connection(aiosqlite.Connection):
         return BufferedCursor(self)
 
     async def rollback(self) -> None:
-        if self.take_begin() is not None:
+        held = self.take_held()
+        if held and held[0].startswith("BEGIN"):
             return
         # The pool "resets" every connection it gets back with a rollback, almost always
         # after a commit: nothing to undo, so no hop. in_transaction is a plain read of

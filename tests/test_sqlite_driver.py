@@ -75,6 +75,28 @@ async def test_a_transaction_costs_one_hop_per_statement_and_one_to_commit(
     assert hops == []  # nothing ran: nothing to begin, commit or roll back
 
 
+async def test_savepoints_cost_no_hop_and_roll_back_only_their_own_work(
+    engine: AsyncEngine, hops: list[str], driver: str
+) -> None:
+    """A grouped commit opens and releases a savepoint per update: the driver sends them
+    with the next statement; a savepoint in which nothing ran is not sent at all."""
+    async with engine.begin() as conn:
+        async with conn.begin_nested():
+            await conn.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        async with conn.begin_nested():
+            pass
+        failed = await conn.begin_nested()
+        await conn.execute(text("INSERT INTO t (v) VALUES ('undone')"))
+        await failed.rollback()
+        async with conn.begin_nested():
+            await conn.execute(text("INSERT INTO t (v) VALUES ('also kept')"))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert rows == ["kept", "also kept"]
+    if driver == "fast":  # BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO rode with the INSERTs
+        assert hops[:4] == ["_run", "_run", "_run", "_commit"], hops
+
+
 async def test_results_rowcount_lastrowid_returning_and_executemany(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         inserted = await conn.execute(text("INSERT INTO t (v) VALUES ('x')"))
