@@ -22,7 +22,7 @@ from telegram.ext import Application
 
 from core.clock import Clock
 from delivery.ratelimit import IncomingRateLimit, Verdict, sender_of
-from storage.uow import HANDLING_UPDATE, Database, HandlingUpdate
+from storage.uow import COMMIT_GROUP, HANDLING_UPDATE, CommitGroup, Database, HandlingUpdate
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,17 @@ class Intake:
         self.dropped = 0
         self._warnings: set[asyncio.Task[None]] = set()
         self._lanes = asyncio.Semaphore(LANES)
+        # Handler transactions of different users finishing together share one commit.
+        self.group = CommitGroup(db)
         self._wake = asyncio.Event()
         self._handled = asyncio.Condition()
         self.last_handled = 0
         self._processing: asyncio.Task[None] | None = None
         self._polling: asyncio.Task[None] | None = None
+        # Webhook calls waiting for their update to be stored (see `receive`).
+        self._arrivals: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._storing: asyncio.Task[None] | None = None
+        self.store_commits = 0
         # Updates this process polled, by id, until handled (the stored copy is what
         # counts: an update is only handled once its row says pending).
         self._polled: dict[int, Update] = {}
@@ -107,24 +113,50 @@ class Intake:
         payloads = self.admit(payloads)
         if not payloads:
             return 0
-        new = 0
-        fresh: dict[int, Update] = {}
         # Another process (a webhook behind a load balancer) may store the same update:
         # the insert skips an update_id already there instead of failing.
+        batch = {int(p["update_id"]): json.dumps(p, separators=(",", ":")) for p in payloads}
         async with self.db.uow() as uow:
-            for payload in payloads:
-                update_id = int(payload["update_id"])
-                if await uow.inbound.add_if_new(
-                    update_id, json.dumps(payload, separators=(",", ":")), self.clock.now()
-                ):
-                    new += 1
-                    if parsed is not None and update_id in parsed:
-                        fresh[update_id] = parsed[update_id]
+            stored = await uow.inbound.add_new(batch, self.clock.now())
             await uow.commit()
+        self.store_commits += 1
+        new = len(stored)
+        fresh = {i: parsed[i] for i in stored if i in parsed} if parsed is not None else {}
         self._polled.update(fresh)
         if new:
             self._wake.set()
         return new
+
+    async def receive(self, payload: dict[str, Any]) -> None:
+        """Store one update from a webhook call; returns once it is committed.
+
+        Telegram makes several webhook calls at once (up to `max_connections`). Calls
+        that arrive while a store is being committed are stored together by the next
+        one, in one transaction, and each is answered once that commits: one commit per
+        burst instead of one per call.
+        """
+        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((payload, arrived))
+        if self._storing is None:
+            self._storing = asyncio.create_task(self._store_arrivals(), name="intake-receive")
+        await asyncio.shield(arrived)
+
+    async def _store_arrivals(self) -> None:
+        try:
+            while self._arrivals:
+                batch, self._arrivals = self._arrivals, []
+                try:
+                    await self.store([payload for payload, _ in batch])
+                except Exception as exc:
+                    for _, arrived in batch:
+                        if not arrived.done():
+                            arrived.set_exception(exc)
+                else:
+                    for _, arrived in batch:
+                        if not arrived.done():
+                            arrived.set_result(None)
+        finally:
+            self._storing = None
 
     async def process_pending(self) -> int:
         """Handle every stored, unhandled update: each user's in order, users side by side.
@@ -136,6 +168,7 @@ class Intake:
         count = 0
         while True:
             async with self.db.uow() as uow:
+                self.db.people.check(await uow.people.generation())
                 rows = await uow.inbound.pending(50)
                 # An update this process polled is handled from the object it already
                 # parsed; decrypting and parsing the stored copy again cost as much.
@@ -149,7 +182,12 @@ class Intake:
             for update_id, payload in batch:
                 lane = self._lane(update_id, payload)
                 lanes.setdefault(lane, []).append((update_id, payload))
-            await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+            grouped = COMMIT_GROUP.set(self.group)
+            try:
+                await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+            finally:
+                COMMIT_GROUP.reset(grouped)
+                await self.group.close()
             count += len(batch)
             async with self._handled:
                 self.last_handled = max(self.last_handled, batch[-1][0])
@@ -202,6 +240,10 @@ class Intake:
             try:
                 await self.process_pending()
             except Exception as exc:  # the database went away: try again shortly
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Stopping: a failure caused by the cancellation must not swallow it.
+                    raise asyncio.CancelledError from exc
                 log.error("handling stored updates failed: %s", type(exc).__name__)
                 await asyncio.sleep(1.0)
                 continue

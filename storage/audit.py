@@ -47,11 +47,20 @@ class ChainProblem:
 class AuditLog:
     """Appends chained entries inside the caller's transaction."""
 
-    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+    def __init__(
+        self, session: AsyncSession, keyring: Keyring, tail: tuple[int, str] | None = None
+    ) -> None:
+        """`tail`: the last entry, when this transaction already read or wrote it (and,
+        on PostgreSQL, holds the lock that keeps it the last)."""
         self._session = session
         self._keyring = keyring
         self._key = keyring.subkey(AUDIT_PURPOSE)
-        self._tail: tuple[int, str] | None = None
+        self._tail = tail
+
+    @property
+    def tail(self) -> tuple[int, str] | None:
+        """The last entry as this transaction sees it, once read or written."""
+        return self._tail
 
     async def _lock_tail(self) -> tuple[int, str]:
         if self._tail is None:

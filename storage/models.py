@@ -506,6 +506,17 @@ class MdtListing(Base):
         return f"mdt-listing:{self.id}"
 
 
+class CacheGeneration(Base):
+    """A counter that triggers raise whenever a cached table changes (see PersonCache).
+
+    Triggers, not application code, so a change made by any process or by hand is seen.
+    """
+
+    __tablename__ = "cache_generations"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 ENCRYPTED_MODELS: tuple[type[Base], ...] = (
     Person,
     ReferrerDetails,

@@ -23,6 +23,7 @@ from storage.repositories.people import (
     ClinicRepository,
     InviteRepository,
     PeopleRepository,
+    PersonCache,
 )
 from storage.repositories.queries import QueryRepository
 from storage.repositories.status import StatusRepository
@@ -42,6 +43,7 @@ __all__ = [
     "MdtRepository",
     "OutboxRepository",
     "PeopleRepository",
+    "PersonCache",
     "QueryRepository",
     "SentMessageRepository",
     "SentPart",

@@ -27,15 +27,23 @@ from storage.types import new_uid
 
 
 class InboundRepository(_Repository):
-    async def add_if_new(self, update_id: int, payload: str, now: datetime) -> bool:
-        """Store an update unless it is already stored; True when it was new."""
-        uid = new_uid()
-        blob = self.keyring.encrypt(payload, associated_data("inbound_updates", "payload", uid))
-        result = await self.session.execute(
-            _insert_new_update(self._postgres()),
-            {"update_id": update_id, "uid": uid, "payload_enc": blob, "received_at": now},
-        )
-        return rowcount(result) > 0
+    async def add_new(self, updates: dict[int, str], now: datetime) -> set[int]:
+        """Store the updates (id: payload) not stored yet, in one statement; their ids.
+
+        One INSERT for a whole getUpdates batch: a statement per update was most of the
+        cost of storing it.
+        """
+        rows = []
+        for update_id, payload in updates.items():
+            uid = new_uid()
+            blob = self.keyring.encrypt(payload, associated_data("inbound_updates", "payload", uid))
+            rows.append(
+                {"update_id": update_id, "uid": uid, "payload_enc": blob, "received_at": now}
+            )
+        if not rows:
+            return set()
+        result = await self.session.execute(_insert_new_updates(self._postgres()), rows)
+        return set(result.scalars())
 
     async def pending(self, limit: int = 100) -> Sequence[InboundUpdate]:
         return (
@@ -88,11 +96,25 @@ _MARK_DONE = (
 )
 
 
+def mark_all_done(update_ids: Sequence[int], now: datetime) -> Any:
+    """One statement marking the updates of a grouped commit done (see CommitGroup)."""
+    return (
+        update(_INBOUND)
+        .where(_INBOUND.c.update_id.in_(update_ids))
+        .values(status="done", handled_at=now, payload_enc=None)
+    )
+
+
 @lru_cache(maxsize=2)
-def _insert_new_update(postgres: bool) -> Any:
+def _insert_new_updates(postgres: bool) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING update_id: the ids
+    returned are the updates that were new (both SQLite and PostgreSQL return only the
+    rows inserted). Executed with a list of rows, SQLAlchemy sends them as one
+    multi-row statement ("insertmanyvalues")."""
     dialect_insert = postgresql_insert if postgres else sqlite_insert
     return (
         dialect_insert(_INBOUND)
         .values(status="pending")
         .on_conflict_do_nothing(index_elements=[_INBOUND.c.update_id])
+        .returning(_INBOUND.c.update_id)
     )
