@@ -63,7 +63,7 @@ class _UpdateEndpoint(RequestHandler):
             self.set_status(400)
             return
         # Stored and committed before the 200: Telegram resends if we die first.
-        await self.intake.store([payload])
+        await self.intake.receive(payload)
         self.set_status(200)
 
 
