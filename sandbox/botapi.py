@@ -14,8 +14,9 @@ HTTP 400 like Telegram and listed in ``spec_errors``. Failures (429, 403, 5xx, h
 injected; updates are built by ``FakeUser``/``FakeGroup`` helpers and served by getUpdates.
 
 Files work as on Telegram: users' photos and documents get file_ids, getFile refuses files
-over 20 MB, downloads come from ``base_file_url`` (``fail_downloads``, ``forget_file``), and
-sendDocument/sendPhoto take an upload or a file_id (``expire_file_ids`` makes old ids fail).
+over 20 MB, downloads come from ``base_file_url`` (``fail_downloads``, ``hold_downloads``,
+``forget_file``), and sendDocument/sendPhoto take an upload or a file_id
+(``expire_file_ids`` makes old ids fail).
 """
 
 from __future__ import annotations
@@ -286,6 +287,30 @@ class _ErrorRate:
     rng: random.Random
 
 
+class HeldDownloads:
+    """File downloads held by ``FakeBotAPI.hold_downloads`` until ``release()``."""
+
+    def __init__(self, fake: FakeBotAPI, timeout: float) -> None:
+        self._fake = fake
+        self._timeout = timeout
+        self.started = asyncio.Event()  # a download has arrived and is being held
+        self.held = 0  # downloads that arrived while held
+        self._released = asyncio.Event()
+
+    async def _hold(self) -> None:
+        self.held += 1
+        self.started.set()
+        self._fake._notify()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._released.wait(), self._timeout)
+
+    def release(self) -> None:
+        """Let the held downloads (and any later one) go on as usual."""
+        self._released.set()
+        if self._fake._download_hold is self:
+            self._fake._download_hold = None
+
+
 # ---------------------------------------------------------------------------------- server
 class FakeBotAPI:
     """The fake Bot API server; see the module docstring."""
@@ -322,6 +347,7 @@ class FakeBotAPI:
         self.user_messages: dict[tuple[int, int], JSON] = {}
         self.updates: list[JSON] = []
         self.confirmed_offset = 0  # every update_id below this was acknowledged
+        self.handed_update_id = 0  # the highest update_id a getUpdates answer has held
         self.callback_queries: dict[str, JSON] = {}
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.webhook: JSON | None = None
@@ -335,6 +361,7 @@ class FakeBotAPI:
         self.expired_file_ids: set[str] = set()  # refused by send* (downloads still work)
         self.downloads: list[tuple[str, int]] = []  # (file_path, HTTP status) of each GET
         self._download_failures: deque[int] = deque()
+        self._download_hold: HeldDownloads | None = None
         self._pending: list[JSON] = []
         self._allowed_updates: list[str] | None = None
         self._next_update_id = 1
@@ -364,6 +391,8 @@ class FakeBotAPI:
     async def stop(self) -> None:
         self._stopping = True
         self._notify()  # releases held getUpdates and hangs
+        if self._download_hold is not None:
+            self._download_hold.release()
         if self._server is not None:
             self._server.stop()
             await asyncio.sleep(0)
@@ -479,6 +508,13 @@ class FakeBotAPI:
         """Answer the next ``n`` file downloads (GET ``/file/bot<token>/<path>``) with
         ``status``, whatever the file."""
         self._download_failures.extend([status] * n)
+
+    def hold_downloads(self, timeout: float = 30.0) -> HeldDownloads:
+        """Hold every file download (GET ``/file/bot<token>/<path>``) until the returned
+        hold is released (or ``timeout`` seconds pass): the bot waits on a download that
+        has begun. ``started`` is set when the first one arrives."""
+        self._download_hold = HeldDownloads(self, timeout)
+        return self._download_hold
 
     def forget_file(self, file_id: str) -> None:
         """The file is gone: getFile answers "invalid file_id", its download 404."""
@@ -813,7 +849,10 @@ class FakeBotAPI:
                 "Conflict: terminated by other getUpdates request; make sure "
                 "that only one bot instance is running",
             )
-        return self._deliverable()[:limit]
+        answer = self._deliverable()[:limit]
+        if answer:
+            self.handed_update_id = max(self.handed_update_id, max(u["update_id"] for u in answer))
+        return answer
 
     def _deliverable(self) -> list[JSON]:
         allowed = self._allowed_updates
@@ -1270,6 +1309,15 @@ class FakeBotAPI:
             f"getUpdates to confirm update {update_id}",
         )
 
+    async def wait_handed(self, update_id: int, timeout: float = 5.0) -> None:
+        """Wait until a getUpdates answer has held ``update_id`` (given to the bot, which
+        may not have acknowledged it yet)."""
+        await self.wait_for(
+            lambda: self.handed_update_id >= update_id,
+            timeout,
+            f"getUpdates to hand over update {update_id}",
+        )
+
     async def wait_calls(self, method: str, n: int = 1, timeout: float = 5.0) -> list[Call]:
         """Wait until ``method`` was called at least ``n`` times."""
         await self.wait_for(
@@ -1595,9 +1643,12 @@ class _FileHandler(tornado.web.RequestHandler):
     def initialize(self, fake: FakeBotAPI) -> None:
         self.fake = fake
 
-    def get(self, token: str, path: str) -> None:
+    async def get(self, token: str, path: str) -> None:
         fake = self.fake
         status, content = 404, None
+        hold = fake._download_hold
+        if token == fake.token and hold is not None:
+            await hold._hold()
         if token == fake.token:
             if fake._download_failures:
                 status = fake._download_failures.popleft()
@@ -1607,10 +1658,11 @@ class _FileHandler(tornado.web.RequestHandler):
                 status = 200 if content is not None else 404
         fake.downloads.append((path, status))
         fake._notify()
-        self.set_status(status)
-        if content is not None:
-            self.set_header("Content-Type", "application/octet-stream")
-            self.finish(content)
-            return
-        description = _STATUS_TEXT.get(status, "Error")
-        self.finish({"ok": False, "error_code": status, "description": description})
+        with contextlib.suppress(tornado.iostream.StreamClosedError):  # gone while held
+            self.set_status(status)
+            if content is not None:
+                self.set_header("Content-Type", "application/octet-stream")
+                self.finish(content)
+                return
+            description = _STATUS_TEXT.get(status, "Error")
+            self.finish({"ok": False, "error_code": status, "description": description})

@@ -193,6 +193,21 @@ async def test_get_updates_and_offset(bot: Bot, fake: FakeBotAPI) -> None:
     assert [u.update_id for u in await bot.get_updates(limit=1)] == []
 
 
+async def test_handed_update_id_is_the_last_update_given_out(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER)
+    assert fake.handed_update_id == 0
+    first, second = alice.send_text("one"), alice.send_text("two")
+    waiting = asyncio.create_task(fake.wait_handed(second, timeout=2))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    assert [u.update_id for u in await bot.get_updates()] == [first, second]
+    await waiting
+    assert fake.handed_update_id == second
+    assert fake.confirmed_offset <= first  # given out, not acknowledged
+    assert await bot.get_updates(offset=second + 1) == ()
+    assert fake.handed_update_id == second and fake.confirmed_offset == second + 1
+
+
 async def test_long_poll_returns_when_update_pushed() -> None:
     async with (
         FakeBotAPI(max_poll_seconds=10) as fake,
@@ -468,6 +483,28 @@ async def test_download_failures_and_token_check(bot: Bot, fake: FakeBotAPI) -> 
         fake.fail_downloads(1)
         assert (await client.get(url)).status_code == 502
     assert fake.downloads[-1] == (path, 502)
+
+
+async def test_hold_downloads_until_released(bot: Bot, fake: FakeBotAPI) -> None:
+    alice = fake.user(USER)
+    alice.send_document("scan.pdf", b"%PDF-1.4 scan")
+    (update,) = await bot.get_updates()
+    assert update.message is not None and update.message.document is not None
+    file = await bot.get_file(update.message.document.file_id)
+    url = file.file_path  # PTB makes file_path the download URL
+    assert url is not None
+    held = fake.hold_downloads()
+    download = asyncio.create_task(file.download_as_bytearray())
+    await asyncio.wait_for(held.started.wait(), 2)
+    await asyncio.sleep(0.1)
+    assert not download.done() and fake.downloads == [] and held.held == 1
+    held.release()
+    assert bytes(await download) == b"%PDF-1.4 scan"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url)).content == b"%PDF-1.4 scan"  # not held
+        fake.hold_downloads(timeout=0.1)  # lets go by itself after the timeout
+        assert (await client.get(url)).status_code == 200
+    assert held.held == 1 and [status for _, status in fake.downloads] == [200, 200, 200]
 
 
 async def test_send_photo_upload_and_again_by_file_id(bot: Bot, fake: FakeBotAPI) -> None:
