@@ -168,8 +168,9 @@ class Intake:
         count = 0
         while True:
             async with self.db.uow() as uow:
-                self.db.people.check(await uow.people.generation())
                 rows = await uow.inbound.pending(50)
+                if rows:  # people changed elsewhere are seen from the next batch on
+                    self.db.people.check(await uow.people.generation())
                 # An update this process polled is handled from the object it already
                 # parsed; decrypting and parsing the stored copy again cost as much.
                 batch = [
