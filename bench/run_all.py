@@ -6,14 +6,17 @@
 Each benchmark runs in a fresh process (`bench/<name>.py --json ...`); each figure is
 the median of `--runs` runs with its min and max. Results go to `bench/results/`
 (git-ignored): `results.md` and `results.json`. Figures are from a shared machine: read
-the ratios (this bot against bare python-telegram-bot, 100,000 cases against 1,000),
-which are measured within one run, rather than the absolute rates.
+the ratios (this bot against bare python-telegram-bot and against the echo bot storing
+each update, 100,000 cases against 1,000), which are measured within one run, rather
+than the absolute rates. Throughput and latency are on SQLite, and on PostgreSQL as well
+when TEST_DATABASE_URL is set (bench/throughput.py makes a throw-away database there).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -49,10 +52,6 @@ def _run(script: str, args: list[str]) -> JSON:
             stdout=subprocess.DEVNULL,
         )
         return dict(json.loads(out.read_text()))
-
-
-def _throughput_ratio(data: JSON) -> float:
-    return float(data["ratio"])
 
 
 def _startup(data: JSON, key: str, *, ratio: bool) -> float:
@@ -116,10 +115,18 @@ SIZES: dict[str, dict[str, int]] = {
 # Each benchmark by name (for --only): its script and arguments; its "benchmark" column is
 # the name up to a "-". Arguments and figure names may use the sizes of SIZES ({big}, ...).
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "throughput": ("throughput.py", "--users {users} --rounds 2"),
-    "latency": ("throughput.py", "--users 1 --rounds 20"),
-    "scaling-1k": ("throughput.py", "--users {users} --rounds 1 --cases 1000"),
-    "scaling-big": ("throughput.py", "--users {users} --rounds 1 --cases {big}"),
+    # throughput.py runs the bare echo, then the storing echo and this bot on each backend
+    # of BACKENDS; one run per process here, the runs being repeated below.
+    "throughput": ("throughput.py", "--users {users} --rounds 2 --runs 1"),
+    "latency": ("throughput.py", "--one-user --rounds 40 --runs 1"),
+    "scaling-1k": (
+        "throughput.py",
+        "--users {users} --rounds 1 --cases 1000 --runs 1 --backend sqlite",
+    ),
+    "scaling-big": (
+        "throughput.py",
+        "--users {users} --rounds 1 --cases {big} --runs 1 --backend sqlite",
+    ),
     "encryption": ("encryption.py", "--n {n} --rounds {crypto_rounds}"),
     "delivery": ("delivery.py", "--messages {messages} --scale 2"),
     # --scale 2: both clocks twice as fast, still within what one core can send
@@ -127,36 +134,108 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "report": ("report.py", "--sizes 1000,{big} --runs 1"),
 }
 Pick = str | Callable[[JSON], float]  # a path in the JSON (dots between keys), or a function
+# throughput.py's backends: as its default, PostgreSQL too when TEST_DATABASE_URL is set.
+BACKENDS = ["sqlite", *(["postgres"] if os.environ.get("TEST_DATABASE_URL") else [])]
+
+
+def _per_backend(figures: list[tuple[str, str, str, str]]) -> list[tuple[str, Pick, str, str]]:
+    """`figures` (with {backend} in the name and path) once per backend of BACKENDS."""
+    return [
+        (name.replace("{backend}", b), path.replace("{backend}", b), unit, target)
+        for b in BACKENDS
+        for name, path, unit, target in figures
+    ]
+
+
 # The figures of each benchmark, in table order: (figure, pick, unit, target).
 FIGURES: dict[str, list[tuple[str, Pick, str, str]]] = {
     "throughput": [
-        ("bare PTB echo, updates/s", "bare_ptb_echo.updates_per_s", "upd/s", ""),
+        ("bare PTB echo, updates/s", "bare_echo.median.updates_per_s", "upd/s", ""),
+        ("CPU per update, bare PTB", "bare_echo.median.cpu_ms_per_update", "ms", ""),
+        *_per_backend(
+            [
+                (
+                    "bare PTB echo storing each update (reference), {backend}, updates/s",
+                    "backends.{backend}.storing_echo.median.updates_per_s",
+                    "upd/s",
+                    "",
+                ),
+                (
+                    "this bot, {backend}, updates/s",
+                    "backends.{backend}.this_bot.median.updates_per_s",
+                    "upd/s",
+                    "",
+                ),
+                (
+                    "ratio this bot / bare PTB, {backend}",
+                    "backends.{backend}.ratio_to_bare.median",
+                    "",
+                    ">= 0.5",
+                ),
+                (
+                    "ratio this bot / storing echo, {backend}",
+                    "backends.{backend}.ratio_to_storing.median",
+                    "",
+                    "",
+                ),
+                (
+                    "ratio storing echo / bare PTB (reference), {backend}",
+                    "backends.{backend}.ratio_storing_to_bare.median",
+                    "",
+                    "",
+                ),
+                (
+                    "CPU per update, this bot, {backend}",
+                    "backends.{backend}.this_bot.median.cpu_ms_per_update",
+                    "ms",
+                    "",
+                ),
+                (
+                    "this bot p99 at saturation ({users} users), {backend}",
+                    "backends.{backend}.this_bot.median.p99_ms",
+                    "ms",
+                    "",
+                ),
+            ]
+        ),
+    ],
+    "latency": [
+        ("bare PTB p50, one user", "bare_echo.median.p50_ms", "ms", ""),
+        *_per_backend(
+            [
+                (
+                    "this bot p50, one user, {backend}",
+                    "backends.{backend}.this_bot.median.p50_ms",
+                    "ms",
+                    "",
+                ),
+                (
+                    "this bot p95, one user, {backend}",
+                    "backends.{backend}.this_bot.median.p95_ms",
+                    "ms",
+                    "",
+                ),
+                (
+                    "this bot p99, one user, {backend}",
+                    "backends.{backend}.this_bot.median.p99_ms",
+                    "ms",
+                    "< 100",
+                ),
+            ]
+        ),
+    ],
+    "scaling-1k": [
         (
-            "bare PTB echo storing each update (reference), updates/s",
-            "bare_ptb_echo_storing.updates_per_s",
+            "this bot with 1,000 cases, updates/s",
+            "backends.sqlite.this_bot.median.updates_per_s",
             "upd/s",
             "",
         ),
-        ("this bot, updates/s", "this_bot.updates_per_s", "upd/s", ""),
-        ("ratio this bot / bare PTB", _throughput_ratio, "", ">= 0.5"),
-        ("ratio storing echo / bare PTB (reference)", "ratio_storing_echo", "", ""),
-        ("CPU per update, bare PTB", "bare_ptb_echo.cpu_ms_per_update", "ms", ""),
-        ("CPU per update, this bot", "this_bot.cpu_ms_per_update", "ms", ""),
-        ("this bot p99 at saturation ({users} users)", "this_bot.p99_ms", "ms", ""),
-    ],
-    "latency": [
-        ("bare PTB p50, one user", "bare_ptb_echo.p50_ms", "ms", ""),
-        ("this bot p50, one user", "this_bot.p50_ms", "ms", ""),
-        ("this bot p95, one user", "this_bot.p95_ms", "ms", ""),
-        ("this bot p99, one user", "this_bot.p99_ms", "ms", "< 100"),
-    ],
-    "scaling-1k": [
-        ("this bot with 1,000 cases, updates/s", "this_bot.updates_per_s", "upd/s", ""),
     ],
     "scaling-big": [
         (
             "this bot with {big:,} cases ({big_messages:,} messages), updates/s",
-            "this_bot.updates_per_s",
+            "backends.sqlite.this_bot.median.updates_per_s",
             "upd/s",
             "",
         ),
