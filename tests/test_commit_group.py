@@ -236,3 +236,29 @@ async def test_people_cache_forgets_a_person_whose_creation_was_rolled_back(
     async with db.uow() as uow:
         count = await uow._session.scalar(select(func.count()).select_from(InboundUpdate))
     assert count == 0
+
+
+async def test_a_cached_person_never_overwrites_changes_not_yet_written(
+    db: Database, clock: FakeClock
+) -> None:
+    """A handler changes the caller (e.g. reachable again) and then looks the same person
+    up by id (the named clinician of the case is the caller): the change must stand."""
+    now = clock.now()
+    person_id = await _referrer(db, 5_000_003, now)
+    group = CommitGroup(db)
+    await _who(db, group, 5_000_003)  # now cached
+    token = COMMIT_GROUP.set(group)
+    try:
+        async with db.uow() as uow:
+            me = await uow.people.by_telegram_id(5_000_003)
+            assert me is not None
+            me.reachable = False
+            again = await uow.people.get(person_id)
+            assert again is me and again.reachable is False
+            await uow.commit()
+    finally:
+        COMMIT_GROUP.reset(token)
+        await group.close()
+    async with db.uow() as uow:
+        stored = await uow.people.get(person_id)
+        assert stored is not None and stored.reachable is False

@@ -30,7 +30,8 @@ from storage.models import (
 )
 from storage.repositories._base import _Repository
 
-_PERSON_COLUMNS = tuple(a.key for a in inspect(Person).column_attrs)
+_PERSON = inspect(Person)
+_PERSON_COLUMNS = tuple(a.key for a in _PERSON.column_attrs)
 _PEOPLE_WRITES = ("INSERT INTO people ", "UPDATE people ", "DELETE FROM people ")
 
 
@@ -168,7 +169,12 @@ class PeopleRepository(_Repository):
     async def _from_cache(self, cached: Person) -> Person:
         assert self.cache is not None
         self.cache.hits += 1
-        # The session's own instance: changes to it are flushed like any loaded person's.
+        # One already in this unit of work wins: merging would copy the cached state
+        # over changes to it not yet flushed.
+        present = self.session.identity_map.get(_PERSON.identity_key_from_primary_key((cached.id,)))
+        if isinstance(present, Person):
+            return present
+        # Else a copy of its own in this session: changes to it are flushed as usual.
         return await self.session.merge(cached, load=False)
 
     async def by_directory_id(self, directory_id: str) -> Person | None:
