@@ -176,7 +176,7 @@ FIGURES: dict[str, list[tuple[str, Pick, str, str]]] = {
                     "ratio this bot / storing echo, {backend}",
                     "backends.{backend}.ratio_to_storing.median",
                     "",
-                    "",
+                    ">= 1.0",  # issue 20: the peer with the same promise
                 ),
                 (
                     "ratio storing echo / bare PTB (reference), {backend}",
