@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +15,9 @@ from pathlib import Path
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from storage.crypto import Keyring
 from tests.conftest import TEST_DATABASE_URL
+from tests.fakes import FakeBotAPI
 
 SCRIPT = Path(sys.executable).with_name("referral-bot")
 
@@ -22,6 +25,29 @@ SCRIPT = Path(sys.executable).with_name("referral-bot")
 def fresh_key() -> str:
     """A made-up 32-byte key, as ENCRYPTION_KEYS and INDEX_KEY take it."""
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def bot_env(fake: FakeBotAPI, database_url: str, keyring: Keyring | None = None) -> dict[str, str]:
+    """The environment of `referral-bot run` against `fake` on `database_url`: the
+    keyring's keys (fresh ones without it), and no per-chat pacing to wait out."""
+    encryption_key, index_key = (
+        (
+            base64.urlsafe_b64encode(keyring.keys[0]).decode(),
+            base64.urlsafe_b64encode(keyring.index_key).decode(),
+        )
+        if keyring is not None
+        else (fresh_key(), fresh_key())
+    )
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "ENCRYPTION_KEYS": encryption_key,
+        "INDEX_KEY": index_key,
+        "DATABASE_URL": database_url,
+        "SEND_PER_CHAT_RATE": "100",
+        "SEND_PER_CHAT_BURST": "100",
+    }
 
 
 @asynccontextmanager

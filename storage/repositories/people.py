@@ -91,7 +91,7 @@ class PersonCache:
         values = person.__dict__
         if state.modified or any(key not in values for key in _PERSON_COLUMNS):
             return  # changed and not yet written, or not wholly loaded: not a copy of a row
-        copy = Person(**{key: values[key] for key in _PERSON_COLUMNS if key in values})
+        copy = Person(**{key: values[key] for key in _PERSON_COLUMNS})
         make_transient_to_detached(copy)
         if person.telegram_user_id is not None:
             self._by_telegram_id[person.telegram_user_id] = copy

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.processes import fresh_key, start, throwaway_database
+from tests.processes import bot_env, start, throwaway_database
 
 pytestmark = [
     pytest.mark.postgres,
@@ -114,16 +113,7 @@ async def pg_url() -> AsyncIterator[str]:
 async def processes(
     fake: FakeBotAPI, pg_url: str, tmp_path: Path
 ) -> AsyncIterator[list[BotProcess]]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "ENCRYPTION_KEYS": fresh_key(),
-        "INDEX_KEY": fresh_key(),
-        "DATABASE_URL": pg_url,
-        "SEND_PER_CHAT_RATE": "100",
-        "SEND_PER_CHAT_BURST": "100",
-    }
+    env = bot_env(fake, pg_url)
     made = [BotProcess(name, env, tmp_path) for name in ("a", "b")]
     try:
         yield made

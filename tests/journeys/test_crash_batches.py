@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -28,11 +27,10 @@ from storage.models import Case
 from storage.uow import Database
 from tests.conftest import BACKENDS
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.journeys.conftest import _b64
 from tests.journeys.test_availability import BotProcess
 from tests.journeys.test_cases import JONES, NHS, _directory, _referrer
 from tests.journeys.test_registration import REFERRER
-from tests.processes import throwaway_database
+from tests.processes import bot_env, throwaway_database
 from tests.test_attachment_check import pdf_bytes
 
 PRIVACY = "What this bot stores"
@@ -59,16 +57,7 @@ async def bots(
 ) -> AsyncIterator[list[BotProcess]]:
     """Two `referral-bot run` processes on the same database and fake, run one after the
     other: the first is killed, the second restarts after it."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "ENCRYPTION_KEYS": _b64(keyring.keys[0]),
-        "INDEX_KEY": _b64(keyring.index_key),
-        "DATABASE_URL": database,
-        "SEND_PER_CHAT_RATE": "100",
-        "SEND_PER_CHAT_BURST": "100",
-    }
+    env = bot_env(fake, database, keyring)
     made = [BotProcess(name, env, tmp_path) for name in ("first", "second")]
     try:
         yield made
